@@ -1,0 +1,58 @@
+# Developer entry points. Every target sets up what it needs: on a fresh machine `make test` is enough.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# LiteLLM must not reach for a remote cost map at start-up (the network is closed here).
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+
+# Molecule scenarios in the order make test runs them (cheapest proof first).
+MOLECULE_SCENARIOS ?= bed
+
+.PHONY: help setup bed lint sanity unit integration molecule test bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## Create .venv with the pinned tools (fast when already done)
+
+$(VENV)/.installed: requirements-dev.txt constraints-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints-dev.txt
+	touch $@
+
+bed: setup ## Docker engine, base image and stand-in images for the tests (reused when present)
+	tests/bed/ensure-docker.sh
+	tests/bed/build-base-image.sh
+
+lint: setup ## ansible-lint (production profile), ruff, yamllint
+	ansible-lint
+	ruff check .
+	ruff format --check .
+	yamllint --strict .
+
+sanity: setup ## ansible-test sanity for the collection's plugins (Python 3.11)
+	tests/bed/sanity.sh
+
+unit: setup ## pytest unit tests
+	pytest tests/unit
+
+integration: bed ## pytest integration tests (real LiteLLM proxy, Ollama double)
+	pytest tests/integration
+
+molecule: bed ## molecule scenarios: $(MOLECULE_SCENARIOS)
+	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario; done
+
+test: ## Everything, in order, stopping at the first failure
+	$(MAKE) lint
+	$(MAKE) sanity
+	$(MAKE) unit
+	$(MAKE) integration
+	$(MAKE) molecule
+
+clean: ## Remove caches and build output (keeps .venv and images)
+	rm -rf .pytest_cache .ruff_cache build *.tar.gz
