@@ -1,0 +1,43 @@
+"""Make the checkout importable as ansible_collections.llmstack.gateway and run modules in-process."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "collections"))
+sys.path.insert(0, str(REPO / "tests"))
+
+from ansible.module_utils.testing import patch_module_args  # noqa: E402
+
+
+class ModuleResult(dict):
+    """The JSON a module printed, plus whether it failed."""
+
+    @property
+    def failed(self):
+        return bool(self.get("failed"))
+
+    @property
+    def warning_texts(self):
+        """Warnings as text (ansible-core 2.19 prints them as structured events)."""
+        return [w if isinstance(w, str) else w["event"]["msg"] for w in self.get("warnings", [])]
+
+
+@pytest.fixture
+def run_module(capsys):
+    """Run a module's main() with the given arguments; return what it printed as a dict."""
+
+    def _run(main, args, check_mode=False, diff=False):
+        if check_mode:
+            args = {**args, "_ansible_check_mode": True}
+        if diff:
+            args = {**args, "_ansible_diff": True}
+        with patch_module_args(args), pytest.raises(SystemExit):
+            main()
+        out = capsys.readouterr().out
+        return ModuleResult(json.loads(out))
+
+    return _run
