@@ -19,7 +19,7 @@ description:
   - A host without nvidia-smi is not a failure; it returns tier C(cpu) and no GPUs.
   - Fields that nvidia-smi reports as C([N/A]) or C([Not Supported]) (MIG, some laptops) are returned as null.
 author:
-  - llmstack.gateway maintainers
+  - llmstack.gateway maintainers (@llmstack)
 extends_documentation_fragment:
   - llmstack.gateway.attributes
   - llmstack.gateway.attributes.info_module

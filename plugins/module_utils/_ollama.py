@@ -1,0 +1,213 @@
+# Copyright: contributors to llmstack.gateway
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+# This module_utils is PRIVATE to this collection. It can change or be removed at any time.
+
+"""Ollama model names, connection options and API calls shared by the Ollama modules."""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiError, HttpApi
+
+DEFAULT_HOST = "registry.ollama.ai"
+DEFAULT_NAMESPACE = "library"
+DEFAULT_TAG = "latest"
+MAX_NAME_LENGTH = 128
+
+_PART = re.compile(r"^[A-Za-z0-9_.\-]+$")
+_HOST = re.compile(r"^[A-Za-z0-9_.\-]+(:[0-9]+)?$")
+
+
+class InvalidModelName(ValueError):
+    pass
+
+
+def parse_model_name(name):
+    """Split `[host/][namespace/]model[:tag]` into its four parts, filling Ollama's defaults.
+
+    Follows Ollama's rules: letters, digits, `_`, `.` and `-` (no `.` in a namespace, never `..`),
+    at most 128 characters, an optional `http(s)://` prefix ignored, a `host:port` registry allowed.
+    """
+    original = name
+    if not isinstance(name, str):
+        raise InvalidModelName(f"invalid model name {original!r}")
+    for scheme in ("http://", "https://"):
+        if name.startswith(scheme):
+            name = name[len(scheme) :]
+    if not name or len(name) > MAX_NAME_LENGTH or ".." in name:
+        raise InvalidModelName(f"invalid model name {original!r}")
+    name = name.split("@", 1)[0]
+    path, tag = name, DEFAULT_TAG
+    last_slash = name.rfind("/")
+    last_colon = name.rfind(":")
+    if last_colon > last_slash:
+        path, tag = name[:last_colon], name[last_colon + 1 :]
+    tag = tag.split("+", 1)[0]
+    parts = path.split("/")
+    if len(parts) > 3:
+        raise InvalidModelName(f"invalid model name {original!r}")
+    model = parts[-1]
+    namespace = parts[-2] if len(parts) >= 2 else DEFAULT_NAMESPACE
+    host = parts[0] if len(parts) == 3 else DEFAULT_HOST
+    if not (_PART.match(model) and _PART.match(tag) and _PART.match(namespace) and _HOST.match(host)):
+        raise InvalidModelName(f"invalid model name {original!r}")
+    if "." in namespace:
+        raise InvalidModelName(f"invalid model name {original!r}")
+    return host, namespace, model, tag
+
+
+def model_key(name):
+    """A case-insensitive identity for comparing model names the way Ollama does."""
+    return tuple(part.lower() for part in parse_model_name(name))
+
+
+def display_name(name):
+    """The shortest form Ollama shows: default registry and `library/` dropped, the tag kept."""
+    host, namespace, model, tag = parse_model_name(name)
+    if host.lower() != DEFAULT_HOST:
+        return f"{host}/{namespace}/{model}:{tag}"
+    if namespace.lower() != DEFAULT_NAMESPACE:
+        return f"{namespace}/{model}:{tag}"
+    return f"{model}:{tag}"
+
+
+def ollama_argument_spec():
+    """Connection options shared by every Ollama module (documented in the ollama doc fragment)."""
+    return {
+        "api_url": {"type": "str", "default": "http://127.0.0.1:11434"},
+        "api_key": {"type": "str", "no_log": True},
+        "validate_certs": {"type": "bool", "default": True},
+        "timeout": {"type": "int", "default": 30},
+    }
+
+
+class OllamaClient(HttpApi):
+    """The Ollama REST API calls the modules need."""
+
+    def __init__(self, params):
+        super().__init__(
+            params["api_url"],
+            service="Ollama",
+            token=params.get("api_key"),
+            validate_certs=params["validate_certs"],
+            timeout=params["timeout"],
+        )
+
+    def installed_models(self):
+        """GET /api/tags: the installed models, each with its display name under `name`."""
+        _status, body = self.call("GET", "/api/tags")
+        return list((body or {}).get("models") or [])
+
+    def loaded_models(self):
+        """GET /api/ps: the models loaded in memory."""
+        _status, body = self.call("GET", "/api/ps")
+        return list((body or {}).get("models") or [])
+
+    def version(self):
+        _status, body = self.call("GET", "/api/version")
+        return (body or {}).get("version")
+
+    def find_installed(self, name, models=None):
+        """The /api/tags entry that is the same model as `name`, or None."""
+        wanted = model_key(name)
+        for entry in self.installed_models() if models is None else models:
+            try:
+                if model_key(entry.get("name") or entry.get("model") or "") == wanted:
+                    return entry
+            except InvalidModelName:
+                continue
+        return None
+
+    def find_loaded(self, name):
+        wanted = model_key(name)
+        for entry in self.loaded_models():
+            try:
+                if model_key(entry.get("name") or entry.get("model") or "") == wanted:
+                    return entry
+            except InvalidModelName:
+                continue
+        return None
+
+    def delete(self, name):
+        """DELETE /api/delete. Returns False when Ollama says the model is not there."""
+        try:
+            self.call("DELETE", "/api/delete", {"model": name})
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def pull(self, name, insecure, timeout):
+        """POST /api/pull, streaming. Returns a PullProgress; raises ApiError on any error line."""
+        progress = PullProgress()
+        payload = {"model": name, "insecure": insecure, "stream": True}
+        for event in self.stream("POST", "/api/pull", payload, timeout=timeout):
+            if "error" in event:
+                raise ApiError(f"Ollama could not pull {name}: {event['error']}")
+            progress.update(event)
+        if not progress.succeeded:
+            raise ApiError(
+                f"Ollama's answer to pulling {name} ended before it reported success "
+                f"(last status: {progress.last_status or 'none'}).",
+                retryable=True,
+            )
+        return progress
+
+    def preload(self, name, keep_alive, timeout):
+        """POST /api/generate with no prompt: Ollama loads the model and keeps it for keep_alive."""
+        payload = {"model": name, "stream": False}
+        if keep_alive is not None:
+            payload["keep_alive"] = keep_alive
+        self.call("POST", "/api/generate", payload, timeout=timeout)
+
+
+class PullProgress:
+    """Follows a pull's NDJSON progress: which layers, and how many bytes this call transferred."""
+
+    def __init__(self):
+        self.first_completed = {}
+        self.completed = {}
+        self.totals = {}
+        self.statuses = []
+        self.succeeded = False
+
+    @property
+    def last_status(self):
+        return self.statuses[-1] if self.statuses else None
+
+    def update(self, event):
+        status = event.get("status")
+        if status and (not self.statuses or self.statuses[-1] != status):
+            self.statuses.append(status)
+        digest = event.get("digest")
+        if digest:
+            if "total" in event:
+                self.totals[digest] = event["total"]
+            # Ollama omits `completed` while it is 0; a resumed layer starts at what it already had.
+            completed = event.get("completed", 0)
+            self.first_completed.setdefault(digest, completed)
+            self.completed[digest] = max(self.completed.get(digest, 0), completed)
+        if status == "success":
+            self.succeeded = True
+
+    def merge(self, other):
+        """Fold a later attempt in: the bytes each attempt moved add up."""
+        for digest, total in other.totals.items():
+            self.totals[digest] = total
+        for digest in other.completed:
+            self.first_completed.setdefault(digest, other.first_completed[digest])
+            self.completed[digest] = max(self.completed.get(digest, 0), other.completed[digest])
+        self.statuses.extend(other.statuses)
+        self.succeeded = other.succeeded
+
+    @property
+    def bytes_pulled(self):
+        """Bytes transferred by this task: what the layers reached minus what they already had."""
+        return sum(self.completed[d] - self.first_completed.get(d, 0) for d in self.completed)
+
+    @property
+    def layers(self):
+        return sorted(self.totals)

@@ -1,0 +1,338 @@
+#!/usr/bin/python
+# Copyright: contributors to llmstack.gateway
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: ollama_model
+short_description: Manage one model on an Ollama server
+version_added: 0.1.0
+description:
+  - Makes sure a model is installed on (or removed from) an Ollama server, through Ollama's REST API.
+  - With O(state=present) it asks C(GET /api/tags) first and sends no pull at all when the model is
+    already there, so a converged host makes no registry traffic (a plain C(ollama pull) contacts the
+    registry every time and fails offline).
+  - Names are compared the way Ollama does, case-insensitively, with its defaults filled in
+    (C(tinyllama) is C(tinyllama:latest) is C(registry.ollama.ai/library/tinyllama:latest)).
+  - An interrupted pull is retried, and Ollama resumes it from the partial download.
+author:
+  - llmstack.gateway maintainers (@llmstack)
+extends_documentation_fragment:
+  - llmstack.gateway.ollama
+  - llmstack.gateway.ollama.actiongroup
+  - llmstack.gateway.attributes
+attributes:
+  check_mode:
+    support: full
+    details:
+      - With O(state=latest) and the model installed, check mode cannot learn whether the registry has a
+        newer digest without pulling, so it reports no change and says so in a warning.
+  diff_mode:
+    support: full
+    details:
+      - The diff shows the server's model list before and after.
+options:
+  name:
+    description:
+      - Model name, C([host/][namespace/]model[:tag]). A private registry needs all three parts
+        (C(reg.lab:5000/library/llama3.2:1b)).
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) pulls the model only when it is not installed.
+      - V(latest) always asks the registry and reports a change only when the model's digest changed.
+      - V(absent) deletes the model; a model that is already absent is not a change.
+    type: str
+    choices: [present, absent, latest]
+    default: present
+  insecure:
+    description:
+      - Allow a plain-HTTP (or self-signed) private registry in O(name).
+    type: bool
+    default: false
+  pull_timeout:
+    description:
+      - Seconds a pull may take, and may stay silent (Ollama is quiet while it verifies a large blob).
+      - A 13 GB model on a slow link takes an hour.
+    type: int
+    default: 3600
+  retries:
+    description:
+      - How many more times to try a pull that was interrupted (dropped connection, timeout, HTTP 5xx).
+        Ollama resumes from what it already downloaded. Errors reported by the registry are not retried.
+    type: int
+    default: 3
+  preload:
+    description:
+      - After the model is present, load it into memory (the first request then does not wait for it).
+      - Loading counts as a change only when the model was not already loaded (C(GET /api/ps)).
+    type: bool
+    default: false
+  keep_alive:
+    description:
+      - How long a preloaded model stays in memory. A duration with a unit (V(5m), V(1h), V(-1m) for
+        ever) or a number of seconds (V(300), V(-1) for ever). Ollama's default applies when not set.
+    type: str
+notes:
+  - Ollama has no authentication. Keep O(api_url) on loopback, or put an authenticating proxy in front
+    and give its token in O(api_key).
+seealso:
+  - module: llmstack.gateway.ollama_model_info
+  - name: Ollama API
+    description: Ollama's REST API reference.
+    link: https://github.com/ollama/ollama/blob/main/docs/api.md
+"""
+
+EXAMPLES = r"""
+- name: Make sure tinyllama is installed (no registry traffic when it already is)
+  llmstack.gateway.ollama_model:
+    name: tinyllama
+
+- name: Install gpt-oss:20b and keep it in memory for good
+  llmstack.gateway.ollama_model:
+    name: gpt-oss:20b
+    preload: true
+    keep_alive: "-1m"
+
+- name: Follow the registry's newest build of a tag
+  llmstack.gateway.ollama_model:
+    name: llama3.2:1b
+    state: latest
+
+- name: Pull from a lab's plain-HTTP registry
+  llmstack.gateway.ollama_model:
+    name: registry.lab.example:5000/library/qwen2.5:0.5b
+    insecure: true
+
+- name: Remove a model
+  llmstack.gateway.ollama_model:
+    name: bge-m3
+    state: absent
+
+- name: Talk to an Ollama on another host for every Ollama module of the play
+  module_defaults:
+    group/llmstack.gateway.ollama:
+      api_url: http://gpu-box-01.lab.example:11434
+  block:
+    - name: Install a model there
+      llmstack.gateway.ollama_model:
+        name: tinyllama
+"""
+
+RETURN = r"""
+name:
+  description: The model's name in the shortest form Ollama shows.
+  returned: always
+  type: str
+  sample: tinyllama:latest
+digest:
+  description: The installed model's digest, or null when it is not installed.
+  returned: always
+  type: str
+  sample: 2644915ede352ea7bdfaff0bfac0be74c719d5d5202acb63a6fb095b52f394a4
+size:
+  description: Size of the installed model in bytes, or null when it is not installed.
+  returned: always
+  type: int
+  sample: 637700138
+details:
+  description: The model's details as C(/api/tags) reports them, or null when it is not installed.
+  returned: always
+  type: dict
+  sample:
+    format: gguf
+    family: llama
+    families: [llama]
+    parameter_size: 1B
+    quantization_level: Q4_0
+pulled:
+  description: Whether a pull was sent to Ollama.
+  returned: always
+  type: bool
+  sample: false
+bytes_pulled:
+  description: Bytes Ollama transferred for this task (a resumed pull counts only what was missing).
+  returned: always
+  type: int
+  sample: 637700138
+attempts:
+  description: Pull attempts made (0 when no pull was needed).
+  returned: always
+  type: int
+  sample: 1
+previous_digest:
+  description: The digest before a V(latest) pull, or null.
+  returned: when O(state=latest)
+  type: str
+  sample: 2644915ede352ea7bdfaff0bfac0be74c719d5d5202acb63a6fb095b52f394a4
+preloaded:
+  description: Whether the model was loaded into memory by this task.
+  returned: always
+  type: bool
+  sample: false
+"""
+
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiError, with_retries
+from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import (
+    InvalidModelName,
+    OllamaClient,
+    display_name,
+    ollama_argument_spec,
+)
+
+_DURATION = re.compile(r"^-?[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h)$")
+_SECONDS = re.compile(r"^-?[0-9]+$")
+
+
+def keep_alive_value(module):
+    """Ollama takes seconds as a number or a duration with a unit; the string "-1" is a 400."""
+    value = module.params["keep_alive"]
+    if value is None:
+        return None
+    value = value.strip()
+    if _SECONDS.match(value):
+        return int(value)
+    if _DURATION.match(value):
+        return value
+    module.fail_json(msg=f"keep_alive {value!r} is neither a number of seconds nor a duration such as 5m, 1h or -1m.")
+    return None
+
+
+def model_names(models):
+    return sorted((entry.get("name") or entry.get("model") or "") for entry in models)
+
+
+def pull(module, client, name, result):
+    """Pull with retries; Ollama resumes each retry from the partial download."""
+    total = None
+
+    def attempt():
+        nonlocal total
+        result["attempts"] += 1
+        progress = client.pull(name, module.params["insecure"], module.params["pull_timeout"])
+        if total is None:
+            total = progress
+        else:
+            total.merge(progress)
+        return progress
+
+    def note(number, exc):
+        module.warn(f"Pull attempt {number} of {name} failed ({exc}); retrying, Ollama resumes the download.")
+
+    try:
+        with_retries(attempt, module.params["retries"], on_retry=note)
+    finally:
+        result["pulled"] = True
+    result["bytes_pulled"] = total.bytes_pulled if total else 0
+
+
+def describe(result, entry):
+    result["digest"] = entry.get("digest") if entry else None
+    result["size"] = entry.get("size") if entry else None
+    result["details"] = entry.get("details") if entry else None
+    if entry:
+        result["name"] = entry.get("name") or result["name"]
+
+
+def main():
+    argument_spec = ollama_argument_spec()
+    argument_spec.update(
+        name={"type": "str", "required": True},
+        state={"type": "str", "choices": ["present", "absent", "latest"], "default": "present"},
+        insecure={"type": "bool", "default": False},
+        pull_timeout={"type": "int", "default": 3600},
+        retries={"type": "int", "default": 3},
+        preload={"type": "bool", "default": False},
+        keep_alive={"type": "str"},
+    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    state = module.params["state"]
+    name = module.params["name"]
+    keep_alive = keep_alive_value(module)
+    if module.params["retries"] < 0:
+        module.fail_json(msg="retries must be 0 or more.")
+
+    try:
+        wanted = display_name(name)
+    except InvalidModelName:
+        module.fail_json(
+            msg=f"name {name!r} is not a valid Ollama model name: use [host/][namespace/]model[:tag] with "
+            "letters, digits, '_', '.' and '-' (at most 128 characters)."
+        )
+
+    client = OllamaClient(module.params)
+    result = {
+        "changed": False,
+        "name": wanted,
+        "pulled": False,
+        "bytes_pulled": 0,
+        "attempts": 0,
+        "preloaded": False,
+    }
+    try:
+        before_models = client.installed_models()
+        entry = client.find_installed(name, before_models)
+        before = model_names(before_models)
+        after = list(before)
+
+        if state == "absent":
+            if entry is not None:
+                result["changed"] = True
+                after.remove(entry.get("name") or entry.get("model"))
+                if not module.check_mode:
+                    client.delete(entry.get("name") or name)
+            describe(result, None)
+        else:
+            if state == "latest":
+                result["previous_digest"] = entry.get("digest") if entry else None
+            needs_pull = entry is None or state == "latest"
+            if needs_pull and module.check_mode:
+                if entry is None:
+                    result["changed"] = True
+                    after.append(wanted)
+                else:
+                    module.warn(
+                        f"Check mode cannot tell whether the registry has a newer {wanted} without pulling it; "
+                        "reporting no change."
+                    )
+                describe(result, entry)
+            elif needs_pull:
+                pull(module, client, name, result)
+                after_models = client.installed_models()
+                new_entry = client.find_installed(name, after_models)
+                if new_entry is None:
+                    module.fail_json(
+                        msg=f"Ollama reported success pulling {wanted} but /api/tags does not list it.", **result
+                    )
+                result["changed"] = entry is None or new_entry.get("digest") != entry.get("digest")
+                after = model_names(after_models)
+                describe(result, new_entry)
+            else:
+                describe(result, entry)
+
+            if module.params["preload"] and client.find_loaded(name) is None:
+                result["changed"] = True
+                if not module.check_mode:
+                    client.preload(name, keep_alive, module.params["pull_timeout"])
+                    result["preloaded"] = True
+    except ApiError as exc:
+        module.fail_json(msg=str(exc), **result)
+
+    if module._diff:
+        result["diff"] = {
+            "before": {"models": before},
+            "after": {"models": sorted(after)},
+            "before_header": f"{client.base_url} models",
+            "after_header": f"{client.base_url} models",
+        }
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
