@@ -354,7 +354,7 @@ def main():
             "expected_models": {"type": "list", "elements": "str", "default": []},
             "require_db": {"type": "bool", "default": False},
             "probe_models": {"type": "list", "elements": "raw", "default": []},
-            "probe_max_tokens": {"type": "int", "default": 5},
+            "probe_max_tokens": {"type": "int", "default": 5, "no_log": False},
             "probe_timeout": {"type": "int", "default": 180},
             "wait_timeout": {"type": "int", "default": 120},
             "delay": {"type": "int", "default": 3},
