@@ -132,7 +132,11 @@ class HttpApi:
                 "the server's certificate, or (only for a test server) set validate_certs=false."
             )
         if isinstance(reason, (TimeoutError, socket.timeout)):
-            return ApiError(f"{self._where(method, path)} did not answer in time ({reason}).", retryable=True)
+            return ApiError(
+                f"{self._where(method, path)} did not answer in time ({reason}). Check that it is running "
+                "and not overloaded, or allow more time.",
+                retryable=True,
+            )
         return ApiError(
             f"Cannot reach {self._where(method, path)}: {reason}. Check that it is running and "
             "listening on that address and port.",

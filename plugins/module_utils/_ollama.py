@@ -140,9 +140,13 @@ class OllamaClient(HttpApi):
             raise
         return True
 
-    def pull(self, name, insecure, timeout):
-        """POST /api/pull, streaming. Returns a PullProgress; raises ApiError on any error line."""
-        progress = PullProgress()
+    def pull(self, name, insecure, timeout, progress=None):
+        """POST /api/pull, streaming, into `progress` (shared across retries so every attempt counts).
+
+        Returns the PullProgress; raises ApiError on any error line.
+        """
+        progress = progress if progress is not None else PullProgress()
+        progress.succeeded = False
         payload = {"model": name, "insecure": insecure, "stream": True}
         for event in self.stream("POST", "/api/pull", payload, timeout=timeout):
             if "error" in event:
@@ -192,16 +196,6 @@ class PullProgress:
             self.completed[digest] = max(self.completed.get(digest, 0), completed)
         if status == "success":
             self.succeeded = True
-
-    def merge(self, other):
-        """Fold a later attempt in: the bytes each attempt moved add up."""
-        for digest, total in other.totals.items():
-            self.totals[digest] = total
-        for digest in other.completed:
-            self.first_completed.setdefault(digest, other.first_completed[digest])
-            self.completed[digest] = max(self.completed.get(digest, 0), other.completed[digest])
-        self.statuses.extend(other.statuses)
-        self.succeeded = other.succeeded
 
     @property
     def bytes_pulled(self):

@@ -182,6 +182,7 @@ from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiEr
 from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import (
     InvalidModelName,
     OllamaClient,
+    PullProgress,
     display_name,
     ollama_argument_spec,
 )
@@ -210,26 +211,20 @@ def model_names(models):
 
 def pull(module, client, name, result):
     """Pull with retries; Ollama resumes each retry from the partial download."""
-    total = None
+    progress = PullProgress()
 
     def attempt():
-        nonlocal total
         result["attempts"] += 1
-        progress = client.pull(name, module.params["insecure"], module.params["pull_timeout"])
-        if total is None:
-            total = progress
-        else:
-            total.merge(progress)
-        return progress
+        return client.pull(name, module.params["insecure"], module.params["pull_timeout"], progress)
 
     def note(number, exc):
         module.warn(f"Pull attempt {number} of {name} failed ({exc}); retrying, Ollama resumes the download.")
 
+    result["pulled"] = True
     try:
         with_retries(attempt, module.params["retries"], on_retry=note)
     finally:
-        result["pulled"] = True
-    result["bytes_pulled"] = total.bytes_pulled if total else 0
+        result["bytes_pulled"] = progress.bytes_pulled
 
 
 def describe(result, entry):

@@ -26,6 +26,8 @@ TARGETS = Path(__file__).parent / "targets"
 VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(REPO / "tests"))
 
+from ollama_double.testing import OllamaDouble  # noqa: E402
+
 
 def free_port():
     with socket.socket() as sock:
@@ -126,48 +128,12 @@ def run_playbook(tmp_path):
     return _run
 
 
-class OllamaDouble:
-    """A running Ollama API double and a way to read what it was asked."""
-
-    def __init__(self, url, process, models_dir):
-        self.url = url
-        self.process = process
-        self.models_dir = models_dir
-
-    def api(self, method, path, payload=None):
-        return http_json(method, self.url + path, payload)
-
-    def install(self, *names):
-        for name in names:
-            self.api("POST", "/api/pull", {"model": name, "stream": False})
-
-    def stop(self):
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-
-def start_double(directory, extra_env=None):
-    port = free_port()
-    models = directory / "models"
-    models.mkdir(parents=True, exist_ok=True)
-    log = directory / "double.log"
-    env = dict(os.environ, PYTHONPATH=str(REPO / "tests"), OLLAMA_HOST=f"127.0.0.1:{port}", OLLAMA_MODELS=str(models))
-    env.update(extra_env or {})
-    with log.open("w") as handle:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ollama_double", "serve"], env=env, stdout=handle, stderr=subprocess.STDOUT
-        )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(url + "/", 20, process, log)
-    return OllamaDouble(url, process, models)
-
-
 @pytest.fixture
 def ollama(tmp_path):
-    double = start_double(tmp_path / "ollama")
-    yield double
-    double.stop()
+    """A fresh Ollama API double with small, slow-enough pulls that a test can interrupt one."""
+    with OllamaDouble(tmp_path / "ollama-models", pull_delay=0.002, chunk_size=65536) as double:
+        double.clear_requests()  # the start-up readiness probe is not the test's traffic
+        yield double
 
 
 class LiteLLM:
@@ -226,10 +192,10 @@ def start_litellm(directory, double_url, port=None):
 @pytest.fixture(scope="session")
 def litellm_backend(tmp_path_factory):
     """The Ollama double LiteLLM routes to, with tinyllama and bge-m3 installed."""
-    double = start_double(tmp_path_factory.mktemp("litellm-backend"))
-    double.install("tinyllama", "bge-m3")
-    yield double
-    double.stop()
+    with OllamaDouble(tmp_path_factory.mktemp("litellm-backend")) as double:
+        double.install("tinyllama")
+        double.install("bge-m3")
+        yield double
 
 
 @pytest.fixture(scope="session")

@@ -103,17 +103,17 @@ def test_wait_until_stops_at_the_timeout():
 
 
 def test_pull_progress_counts_only_new_bytes_of_a_resumed_layer():
-    first = PullProgress()
+    progress = PullProgress()
+    # A first attempt that dropped after 400 bytes...
     for event in [
         {"status": "pulling manifest"},
         {"status": "pulling aaaaaaaaaaaa", "digest": "sha256:aaa", "total": 1000},
         {"status": "pulling aaaaaaaaaaaa", "digest": "sha256:aaa", "total": 1000, "completed": 400},
     ]:
-        first.update(event)
-    assert not first.succeeded
-    assert first.bytes_pulled == 400
-
-    second = PullProgress()
+        progress.update(event)
+    assert not progress.succeeded
+    assert progress.bytes_pulled == 400
+    # ...and the retry, which Ollama resumes at 400, into the same progress.
     for event in [
         {"status": "pulling manifest"},
         {"status": "pulling aaaaaaaaaaaa", "digest": "sha256:aaa", "total": 1000, "completed": 400},
@@ -122,9 +122,14 @@ def test_pull_progress_counts_only_new_bytes_of_a_resumed_layer():
         {"status": "writing manifest"},
         {"status": "success"},
     ]:
-        second.update(event)
-    assert second.bytes_pulled == 600
-    first.merge(second)
-    assert first.succeeded
-    assert first.bytes_pulled == 1000
-    assert first.layers == ["sha256:aaa"]
+        progress.update(event)
+    assert progress.succeeded
+    assert progress.bytes_pulled == 1000
+    assert progress.layers == ["sha256:aaa"]
+
+
+def test_pull_progress_of_a_layer_already_on_disk_counts_nothing():
+    progress = PullProgress()
+    progress.update({"status": "pulling bbbbbbbbbbbb", "digest": "sha256:bbb", "total": 500, "completed": 500})
+    progress.update({"status": "success"})
+    assert progress.bytes_pulled == 0
