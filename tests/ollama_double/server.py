@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import signal
 import socket
 import sys
 import threading
@@ -422,7 +423,12 @@ class Runner:
             server.shutdown()
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(settings: Settings) -> None:
+    """Run until SIGTERM/SIGINT (as PID 1 in a container too: the default SIGTERM action does not apply there)."""
     state = State(settings)
     runner = Runner(state)
     host = settings.host or "0.0.0.0"
@@ -432,5 +438,6 @@ def serve(settings: Settings) -> None:
         file=sys.stderr,
         flush=True,
     )
+    signal.signal(signal.SIGTERM, _interrupt)
     with contextlib.suppress(KeyboardInterrupt):
         runner.serve()
