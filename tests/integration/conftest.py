@@ -144,8 +144,8 @@ class LiteLLM:
         self.log = log
 
 
-def start_litellm(directory, double_url, port=None):
-    """Start the real LiteLLM proxy (no database) in front of an Ollama double."""
+def launch_litellm(directory, double_url, port=None):
+    """Launch the real LiteLLM proxy (no database) in front of an Ollama double; do not wait for it."""
     directory.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     master_key = "sk-" + secrets.token_urlsafe(32)
@@ -184,9 +184,14 @@ def start_litellm(directory, double_url, port=None):
             stdout=handle,
             stderr=subprocess.STDOUT,
         )
-    url = f"http://127.0.0.1:{port}"
-    wait_for(url + "/health/liveliness", 120, process, log)
-    return LiteLLM(url, master_key, process, log)
+    return LiteLLM(f"http://127.0.0.1:{port}", master_key, process, log)
+
+
+def start_litellm(directory, double_url, port=None):
+    """Start the real LiteLLM proxy and wait until it answers."""
+    gateway = launch_litellm(directory, double_url, port)
+    wait_for(gateway.url + "/health/liveliness", 120, gateway.process, gateway.log)
+    return gateway
 
 
 @pytest.fixture(scope="session")
