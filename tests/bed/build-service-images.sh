@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Build the stand-in service images of the test bed (tests only, never defaults of the collection):
+#   local/ollama-double:<version>  the Ollama double behind an `ollama` CLI (stands in for ollama/ollama)
+#   local/litellm:<version>        the real LiteLLM proxy from PyPI      (stands in for ghcr.io/berriai/litellm)
+#   local/postgres:17              Debian's PostgreSQL 17                (stands in for postgres:17)
+# All FROM the bed's base image (no registry is reachable). An image is rebuilt only when its tag is
+# missing or its build context changed: each image carries the sha256 of its context (plus the base image
+# ID) in the label io.llmstack.bed.context. Usage: build-service-images.sh [ollama-double|litellm|postgres]...
+set -euo pipefail
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+base=${LLMSTACK_BASE_IMAGE:-local/debian-trixie:base}
+litellm_version=${LLMSTACK_LITELLM_VERSION:-1.108.7}
+# The CA bundle pip must trust inside `docker build` (PyPI is reached through a TLS-inspecting proxy here).
+ca_bundle=${LLMSTACK_BUILD_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
+label=io.llmstack.bed.context
+
+double_version=$(sed -n 's/^VERSION = "\(.*\)"$/\1/p' "$repo/tests/ollama_double/state.py")
+declare -A tags=(
+  [ollama-double]=${LLMSTACK_OLLAMA_DOUBLE_IMAGE:-local/ollama-double:$double_version}
+  [litellm]=${LLMSTACK_LITELLM_IMAGE:-local/litellm:$litellm_version}
+  [postgres]=${LLMSTACK_POSTGRES_IMAGE:-local/postgres:17}
+)
+
+if ! docker image inspect "$base" >/dev/null 2>&1; then
+  echo "bed: base image $base is missing; run tests/bed/build-base-image.sh first" >&2
+  exit 1
+fi
+base_id=$(docker image inspect -f '{{.Id}}' "$base")
+workdir=$(mktemp -d /var/tmp/llmstack-images.XXXXXX)
+trap 'rm -rf "$workdir"' EXIT
+
+# Assemble the build context of one image in $1 (files that are not in tests/images/<name> come from
+# elsewhere in the checkout, or from this machine for the CA bundle).
+assemble() {
+  local name=$1 ctx=$2
+  cp -a "$repo/tests/images/$name/." "$ctx/"
+  case "$name" in
+    ollama-double)
+      mkdir "$ctx/ollama_double"
+      (cd "$repo/tests/ollama_double" && find . -name '*.py' -print0 | xargs -0 cp --parents -t "$ctx/ollama_double")
+      ;;
+    litellm)
+      cp "$ca_bundle" "$ctx/bed-ca.crt"
+      ;;
+  esac
+}
+
+# The identity of a build: every context file except the machine's CA bundle, the base image, the args.
+context_hash() {
+  local ctx=$1
+  shift
+  {
+    (cd "$ctx" && find . -type f ! -name bed-ca.crt -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+    echo "base $base_id"
+    echo "args $*"
+  } | sha256sum | cut -c1-16
+}
+
+build() {
+  local name=$1 tag=${tags[$1]} ctx hash current old_id start seconds size log
+  local -a args=()
+  [ "$name" = litellm ] && args=(--build-arg "LITELLM_VERSION=$litellm_version")
+  ctx=$workdir/$name
+  log=$workdir/$name.log
+  mkdir "$ctx"
+  assemble "$name" "$ctx"
+  hash=$(context_hash "$ctx" "${args[@]}")
+  current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)
+  if [ "$current" = "$hash" ]; then
+    echo "bed: $tag is up to date (context $hash)"
+    return 0
+  fi
+  old_id=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
+  echo "bed: building $tag ($([ -n "$old_id" ] && echo "context changed: $current -> $hash" || echo "missing"))"
+  start=$(date +%s)
+  if ! docker build --label "$label=$hash" "${args[@]}" -t "$tag" "$ctx" >"$log" 2>&1; then
+    echo "bed: building $tag failed:" >&2
+    tail -n 40 "$log" >&2
+    return 1
+  fi
+  seconds=$(($(date +%s) - start))
+  size=$(docker image inspect -f '{{.Size}}' "$tag")
+  echo "bed: built $tag in ${seconds} s ($((size / 1000000)) MB, context $hash)"
+  if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$tag")" ]; then
+    docker image rm "$old_id" >/dev/null 2>&1 || true
+  fi
+}
+
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(ollama-double litellm postgres)
+for name in "${names[@]}"; do
+  if [ -z "${tags[$name]:-}" ]; then
+    echo "bed: unknown image $name (known: ${!tags[*]})" >&2
+    exit 2
+  fi
+  build "$name"
+done

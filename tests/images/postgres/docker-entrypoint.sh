@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Entrypoint of local/postgres (tests only): the official postgres image's contract on Debian's packages.
+# First start on an empty PGDATA: initdb with POSTGRES_USER as superuser and POSTGRES_PASSWORD, scram for
+# every TCP client, listen on all addresses, create POSTGRES_DB, run /docker-entrypoint-initdb.d/*.
+# Then (and on every later start) run postgres in the foreground as the postgres user.
+set -Eeuo pipefail
+
+# VAR, or VAR_FILE naming a file that holds it (docker/compose secrets), like the official image.
+file_env() {
+  local var=$1 default=${2:-} file_var="${1}_FILE" val
+  if [ -n "${!var:-}" ] && [ -n "${!file_var:-}" ]; then
+    echo >&2 "error: both $var and $file_var are set (but are exclusive)"
+    exit 1
+  fi
+  val=$default
+  if [ -n "${!var:-}" ]; then
+    val=${!var}
+  elif [ -n "${!file_var:-}" ]; then
+    val=$(<"${!file_var}")
+  fi
+  export "$var"="$val"
+  unset "$file_var"
+}
+
+if [ "${1:0:1}" = '-' ]; then
+  set -- postgres "$@"
+fi
+
+if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
+  mkdir -p "$PGDATA" /var/run/postgresql
+  chown postgres:postgres "$PGDATA" /var/run/postgresql
+  chmod 700 "$PGDATA"
+  chmod 3777 /var/run/postgresql
+  exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
+fi
+
+if [ "$1" = postgres ]; then
+  file_env POSTGRES_PASSWORD
+  file_env POSTGRES_USER postgres
+  file_env POSTGRES_DB "$POSTGRES_USER"
+  file_env POSTGRES_INITDB_ARGS
+  : "${POSTGRES_HOST_AUTH_METHOD:=scram-sha-256}"
+
+  if [ ! -s "$PGDATA/PG_VERSION" ]; then
+    if [ -z "$POSTGRES_PASSWORD" ] && [ "$POSTGRES_HOST_AUTH_METHOD" != trust ]; then
+      cat >&2 <<'EOM'
+Error: Database is uninitialized and superuser password is not specified.
+       You must specify POSTGRES_PASSWORD to a non-empty value for the superuser.
+       (Or POSTGRES_HOST_AUTH_METHOD=trust to allow all connections without a password.)
+EOM
+      exit 1
+    fi
+    chmod 700 "$PGDATA" 2>/dev/null || :
+
+    pwfile=
+    if [ -n "$POSTGRES_PASSWORD" ]; then
+      pwfile=$(mktemp)
+      printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
+    fi
+    # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of arguments
+    initdb --username="$POSTGRES_USER" ${pwfile:+--pwfile="$pwfile"} \
+      --auth-local=trust --auth-host="$POSTGRES_HOST_AUTH_METHOD" \
+      $POSTGRES_INITDB_ARGS -D "$PGDATA"
+    [ -z "$pwfile" ] || rm -f "$pwfile"
+
+    printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
+    printf 'host all all all %s\n' "$POSTGRES_HOST_AUTH_METHOD" >>"$PGDATA/pg_hba.conf"
+
+    # A temporary server on the Unix socket only, to create the database and run the init scripts.
+    pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
+    export PGUSER="$POSTGRES_USER"
+    if [ "$POSTGRES_DB" != postgres ]; then
+      psql -v ON_ERROR_STOP=1 --no-password --dbname postgres --set db="$POSTGRES_DB" <<<'CREATE DATABASE :"db";'
+    fi
+    for f in /docker-entrypoint-initdb.d/*; do
+      # shellcheck disable=SC1090 # init scripts are the user's
+      case "$f" in
+        *.sh) echo "running $f" && . "$f" ;;
+        *.sql) echo "running $f" && psql -v ON_ERROR_STOP=1 --no-password --dbname "$POSTGRES_DB" -f "$f" ;;
+        *.sql.gz) echo "running $f" && gunzip -c "$f" | psql -v ON_ERROR_STOP=1 --no-password --dbname "$POSTGRES_DB" ;;
+        *) [ "$f" = '/docker-entrypoint-initdb.d/*' ] || echo "ignoring $f" ;;
+      esac
+    done
+    unset PGUSER
+    pg_ctl -D "$PGDATA" -m fast -w stop
+    echo "PostgreSQL init process complete; ready for start up."
+  else
+    echo "PostgreSQL Database directory appears to contain a database; Skipping initialization"
+  fi
+fi
+
+exec "$@"
