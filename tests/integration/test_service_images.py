@@ -1,0 +1,281 @@
+"""The bed's stand-in service images work like the images they replace (tests/images/README.md).
+
+Each test starts real containers on this host's Docker engine (images from tests/bed/build-service-images.sh,
+i.e. `make bed`) on a private network and removes everything it created, volumes included.
+"""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(TESTS))
+
+from ollama_double import VERSION as DOUBLE_VERSION  # noqa: E402
+
+OLLAMA_IMAGE = os.environ.get("LLMSTACK_OLLAMA_DOUBLE_IMAGE", f"local/ollama-double:{DOUBLE_VERSION}")
+LITELLM_IMAGE = os.environ.get("LLMSTACK_LITELLM_IMAGE", "local/litellm:1.108.7")
+POSTGRES_IMAGE = os.environ.get("LLMSTACK_POSTGRES_IMAGE", "local/postgres:17")
+
+pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
+
+
+def docker(*args, check=True, timeout=120):
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def wait_until(what, predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return time.monotonic() - (deadline - seconds)
+        time.sleep(0.5)
+    raise AssertionError(f"{what} did not happen within {seconds} s")
+
+
+def inspect(image):
+    return json.loads(docker("image", "inspect", image).stdout)[0]["Config"]
+
+
+class Sandbox:
+    """Names, a network, and cleanup of every container and volume a test creates."""
+
+    def __init__(self):
+        self.prefix = f"llmstack-imgtest-{secrets.token_hex(3)}"
+        self.network = self.prefix
+        self.containers = []
+        self.volumes = []
+        docker("network", "create", self.network)
+
+    def name(self, suffix):
+        return f"{self.prefix}-{suffix}"
+
+    def volume(self, suffix):
+        name = self.name(suffix)
+        docker("volume", "create", name)
+        self.volumes.append(name)
+        return name
+
+    def run(self, suffix, image, *args, env=None, options=()):
+        name = self.name(suffix)
+        argv = ["run", "-d", "--name", name, "--network", self.network, "--network-alias", suffix, *options]
+        for key, value in (env or {}).items():
+            argv += ["-e", f"{key}={value}"]
+        self.containers.append(name)
+        docker(*argv, image, *args)
+        return name
+
+    def remove(self, name):
+        docker("rm", "-f", name, check=False)
+
+    def close(self):
+        for name in self.containers:
+            docker("rm", "-f", "-v", name, check=False)
+        for name in self.volumes:
+            docker("volume", "rm", "-f", name, check=False)
+        docker("network", "rm", self.network, check=False)
+
+
+@pytest.fixture
+def sandbox():
+    for image in (OLLAMA_IMAGE, LITELLM_IMAGE, POSTGRES_IMAGE):
+        if docker("image", "inspect", image, check=False).returncode != 0:
+            pytest.fail(f"image {image} is missing: run `make bed` (tests/bed/build-service-images.sh)")
+    box = Sandbox()
+    yield box
+    box.close()
+
+
+def exit_code(container):
+    return int(docker("inspect", "-f", "{{.State.ExitCode}}", container).stdout)
+
+
+def published(container, port):
+    out = docker("port", container, str(port)).stdout.split()[0]
+    return out.replace("0.0.0.0", "127.0.0.1")
+
+
+def http(method, url, body=None, key=None, timeout=60):
+    request = urllib.request.Request(url, method=method, data=None if body is None else json.dumps(body).encode())
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as err:
+        raw = err.read()
+        try:
+            return err.code, json.loads(raw)
+        except ValueError:
+            return err.code, raw.decode(errors="replace")
+
+
+# -- ollama-double ----------------------------------------------------------------------------------
+def test_ollama_double_image(sandbox):
+    config = inspect(OLLAMA_IMAGE)
+    assert config["Entrypoint"] == ["/bin/ollama"]
+    assert config["Cmd"] == ["serve"]
+    assert "OLLAMA_HOST=0.0.0.0:11434" in config["Env"]
+    assert "11434/tcp" in config["ExposedPorts"]
+
+    models = sandbox.volume("ollama-data")
+    options = ("-v", f"{models}:/root/.ollama")
+    ollama = sandbox.run("ollama", OLLAMA_IMAGE, options=options)
+    wait_until("ollama list", lambda: docker("exec", ollama, "ollama", "list", check=False).returncode == 0, 30)
+    assert docker("exec", ollama, "sh", "-c", "command -v curl || command -v wget", check=False).returncode != 0
+    down = docker("exec", "-e", "OLLAMA_HOST=127.0.0.1:1", ollama, "ollama", "list", check=False)
+    assert down.returncode == 1 and "could not connect to ollama server" in down.stderr
+    assert docker("exec", "-e", "OLLAMA_HOST=127.0.0.1:1", ollama, "ollama", "--version", check=False).returncode == 0
+
+    pulled = docker("exec", ollama, "ollama", "pull", "tinyllama")
+    assert "success" in pulled.stderr
+    assert (docker("exec", ollama, "test", "-d", "/root/.ollama/models/blobs").returncode) == 0
+
+    started = time.monotonic()
+    docker("stop", ollama)
+    assert time.monotonic() - started < 5 and exit_code(ollama) == 0
+    sandbox.remove(ollama)
+    again = sandbox.run("ollama", OLLAMA_IMAGE, options=options)
+    wait_until("ollama list", lambda: docker("exec", again, "ollama", "list", check=False).returncode == 0, 30)
+    assert "tinyllama:latest" in docker("exec", again, "ollama", "list").stdout  # the volume kept the model
+
+
+# -- litellm ----------------------------------------------------------------------------------------
+def test_litellm_image_routes_to_the_double(sandbox, tmp_path):
+    config = inspect(LITELLM_IMAGE)
+    assert config["Entrypoint"] == ["docker/prod_entrypoint.sh"]
+    assert config["Cmd"] == ["--port", "4000"]
+    assert config["WorkingDir"] == "/app"
+    assert "LITELLM_LOCAL_MODEL_COST_MAP=True" in config["Env"]
+
+    ollama = sandbox.run("ollama", OLLAMA_IMAGE)
+    wait_until("ollama list", lambda: docker("exec", ollama, "ollama", "list", check=False).returncode == 0, 30)
+    docker("exec", ollama, "ollama", "pull", "tinyllama")
+
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        "model_list:\n"
+        "  - model_name: tinyllama\n"
+        "    litellm_params:\n"
+        "      model: ollama_chat/tinyllama\n"
+        "      api_base: http://ollama:11434\n"
+        "    model_info:\n"
+        "      mode: chat\n"
+        "general_settings:\n"
+        "  master_key: os.environ/LITELLM_MASTER_KEY\n"
+    )
+    config_file.chmod(0o644)
+    key = "sk-" + secrets.token_hex(16)
+    litellm = sandbox.run(
+        "litellm",
+        LITELLM_IMAGE,
+        "--config",
+        "/app/config.yaml",
+        "--port",
+        "4000",
+        env={"LITELLM_MASTER_KEY": key},
+        options=("-v", f"{config_file}:/app/config.yaml:ro", "-p", "127.0.0.1::4000"),
+    )
+    probe = "import urllib.request; urllib.request.urlopen('http://127.0.0.1:4000/health/liveliness', timeout=5)"
+
+    def alive():
+        if docker("inspect", "-f", "{{.State.Running}}", litellm).stdout.strip() != "true":
+            raise AssertionError("litellm exited:\n" + docker("logs", litellm, check=False).stderr[-3000:])
+        return docker("exec", litellm, "python3", "-c", probe, check=False).returncode == 0
+
+    wait_until("LiteLLM liveliness (the compose healthcheck's python3 one-liner)", alive, 180)
+    assert docker("exec", litellm, "python3", "-c", "import litellm, prisma").returncode == 0
+
+    base = "http://" + published(litellm, 4000)
+    assert http("GET", base + "/health/liveliness")[0] == 200
+    status, models = http("GET", base + "/v1/models", key=key)
+    assert status == 200 and [m["id"] for m in models["data"]] == ["tinyllama"]
+    status, answer = http("GET", base + "/v1/models")
+    assert status == 401, answer  # 500 without the prisma package
+    status, answer = http(
+        "POST",
+        base + "/v1/chat/completions",
+        {"model": "tinyllama", "messages": [{"role": "user", "content": "hi"}]},
+        key=key,
+    )
+    assert status == 200, answer
+    assert "Ollama double" in answer["choices"][0]["message"]["content"]
+
+    log = docker(
+        "exec",
+        ollama,
+        "python3",
+        "-c",
+        "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:11434/_double/requests?path=/api/chat').read().decode())",
+    )
+    chats = json.loads(log.stdout)["requests"]
+    assert [(r["method"], r["body"]["model"]) for r in chats] == [("POST", "tinyllama")]
+
+    started = time.monotonic()
+    docker("stop", litellm)
+    assert time.monotonic() - started < 15 and exit_code(litellm) == 0
+
+
+# -- postgres ---------------------------------------------------------------------------------------
+def test_postgres_image_persists_and_authenticates(sandbox):
+    config = inspect(POSTGRES_IMAGE)
+    assert "PGDATA=/var/lib/postgresql/data" in config["Env"]
+    data = sandbox.volume("pg-data")
+    password = "pw " + secrets.token_hex(8)  # a space, to catch quoting mistakes
+    env = {"POSTGRES_USER": "litellm", "POSTGRES_PASSWORD": password, "POSTGRES_DB": "litellm"}
+    options = ("-v", f"{data}:/var/lib/postgresql/data")
+
+    def ready(container):
+        return docker("exec", container, "pg_isready", "-U", "litellm", "-d", "litellm", check=False).returncode == 0
+
+    def psql(sql, secret=password, host="postgres"):
+        return docker(
+            "run", "--rm", "--network", sandbox.network, "-e", f"PGPASSWORD={secret}", "--entrypoint", "psql",
+            POSTGRES_IMAGE, "-h", host, "-U", "litellm", "-d", "litellm", "-v", "ON_ERROR_STOP=1", "-Atc", sql,
+            check=False,
+        )  # fmt: skip
+
+    pg = sandbox.run("postgres", POSTGRES_IMAGE, env=env, options=options)
+    wait_until("pg_isready", lambda: ready(pg), 60)
+    assert docker("exec", pg, "sh", "-c", "command -v psql pg_isready").returncode == 0
+    assert docker("exec", pg, "ps", "-o", "user=", "-p", "1").stdout.strip() == "postgres"
+    created = psql("CREATE TABLE proof (x int); INSERT INTO proof VALUES (42); SELECT current_user")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().splitlines()[-1] == "litellm"
+    wrong = psql("SELECT 1", secret="wrong")
+    assert wrong.returncode != 0 and "password authentication failed" in wrong.stderr
+
+    started = time.monotonic()
+    docker("stop", pg)
+    assert time.monotonic() - started < 5 and exit_code(pg) == 0
+    assert "database system is shut down" in docker("logs", pg).stderr
+    sandbox.remove(pg)
+
+    # Recreated on the same volume, with a different password in the environment: the data and the
+    # original password stay (initialisation is skipped), like the official image.
+    pg = sandbox.run("postgres", POSTGRES_IMAGE, env={**env, "POSTGRES_PASSWORD": "ignored"}, options=options)
+    wait_until("pg_isready after recreation", lambda: ready(pg), 60)
+    kept = psql("SELECT x FROM proof")
+    assert (kept.returncode, kept.stdout.strip()) == (0, "42"), kept.stderr
+    logs = docker("logs", pg)
+    assert "Skipping initialization" in logs.stdout
+    assert "not properly shut down" not in logs.stderr
+
+    docker("kill", "--signal", "TERM", pg)  # PostgreSQL's smart shutdown: clean once clients are gone
+    wait_until(
+        "exit on SIGTERM", lambda: docker("inspect", "-f", "{{.State.Running}}", pg).stdout.strip() == "false", 30
+    )
+    assert exit_code(pg) == 0
