@@ -1,0 +1,112 @@
+"""playbooks/render.yml: the stack's files for a tier, rendered on the controller, secrets masked.
+The rendered LiteLLM config is loaded by the REAL LiteLLM proxy."""
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import yaml
+from conftest import free_port, wait_for
+
+MODELS = [
+    {"name": "tinyllama", "ollama": "tinyllama", "mode": "chat"},
+    {"name": "gpt-oss-20b", "ollama": "gpt-oss:20b", "mode": "chat", "keep_alive": "-1m"},
+    {"name": "bge-m3", "ollama": "bge-m3", "mode": "embedding"},
+]
+
+
+def render(run_playbook, dest, tier, **extra):
+    run_playbook(
+        "render",
+        extra_vars={"llmstack_gpu_tier": tier, "render_dest": str(dest), "litellm_stack_models": MODELS, **extra},
+    )
+    return (
+        yaml.safe_load((dest / "docker-compose.yml").read_text()),
+        yaml.safe_load((dest / "litellm_settings.yml").read_text()),
+        (dest / ".env").read_text(),
+    )
+
+
+def test_cpu_tier_reserves_no_gpu_and_keeps_ollama_and_the_db_private(run_playbook, tmp_path):
+    compose, config, env = render(run_playbook, tmp_path / "cpu", "cpu")
+    ollama = compose["services"]["ollama"]
+    assert "deploy" not in ollama
+    assert ollama["ports"] == ["127.0.0.1:11434:11434"]
+    assert "ports" not in compose["services"]["db"]
+    assert compose["services"]["litellm"]["ports"] == ["0.0.0.0:4444:4000"]
+    assert compose["volumes"]["ollama_data"]["name"] == "litellm_ollama_data"
+    assert compose["volumes"]["postgres_data"]["name"] == "litellm_postgres_data"
+    assert "networks" not in compose or all(not n.get("external") for n in compose["networks"].values())
+    assert ollama["environment"]["OLLAMA_FLASH_ATTENTION"] == "0"
+    assert "OLLAMA_GPU_OVERHEAD" not in ollama["environment"]
+    assert [m["model_name"] for m in config["model_list"]] == ["tinyllama", "gpt-oss-20b", "bge-m3"]
+    assert (tmp_path / "cpu" / ".env").stat().st_mode & 0o777 == 0o600
+    assert "LITELLM_MASTER_KEY='<masked>'" in env
+
+
+def test_gpu_tier_reserves_the_gpu_and_tunes_ollama(run_playbook, tmp_path):
+    compose, _config, _env = render(run_playbook, tmp_path / "gpu", "gpu_high")
+    ollama = compose["services"]["ollama"]
+    (device,) = ollama["deploy"]["resources"]["reservations"]["devices"]
+    assert device == {"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}
+    assert ollama["environment"]["OLLAMA_NUM_PARALLEL"] == "4"
+    assert ollama["environment"]["OLLAMA_GPU_OVERHEAD"] == str(2048 * 1024 * 1024)
+
+
+def test_models_get_the_right_prefix_and_mode_on_every_entry(run_playbook, tmp_path):
+    _compose, config, _env = render(run_playbook, tmp_path / "modes", "gpu_high")
+    by_name = {m["model_name"]: m for m in config["model_list"]}
+    assert by_name["tinyllama"]["litellm_params"]["model"] == "ollama_chat/tinyllama"
+    assert by_name["bge-m3"]["litellm_params"]["model"] == "ollama/bge-m3"
+    assert by_name["gpt-oss-20b"]["litellm_params"]["keep_alive"] == "-1m"
+    assert {m["model_info"]["mode"] for m in config["model_list"]} == {"chat", "embedding"}
+    assert all("mode" in m["model_info"] for m in config["model_list"])
+    assert config["general_settings"]["master_key"] == "os.environ/LITELLM_MASTER_KEY"
+
+
+def test_providers_appear_only_with_their_key_and_the_key_never_in_the_render(run_playbook, tmp_path):
+    _c, without, _e = render(run_playbook, tmp_path / "nokey", "cpu")
+    assert not [m for m in without["model_list"] if m["model_name"].startswith("gemini")]
+    secret = "AIza-this-must-never-be-written-0000"
+    _c, with_key, env = render(
+        run_playbook, tmp_path / "key", "cpu", litellm_stack_provider_api_keys={"GEMINI_API_KEY": secret}
+    )
+    gemini = [m for m in with_key["model_list"] if m["model_name"].startswith("gemini")]
+    assert gemini
+    assert all(m["litellm_params"]["api_key"] == "os.environ/GEMINI_API_KEY" for m in gemini)
+    assert "GEMINI_API_KEY='<masked>'" in env
+    for path in (tmp_path / "key").iterdir():
+        assert secret not in path.read_text()
+
+
+def test_the_real_litellm_loads_the_rendered_config(run_playbook, tmp_path):
+    dest = tmp_path / "live"
+    _compose, config, _env = render(run_playbook, dest, "gpu_high", litellm_stack_database=False)
+    assert "database_url" not in config["general_settings"]
+    port = free_port()
+    key = "sk-" + "k" * 40
+    env = dict(os.environ, LITELLM_MASTER_KEY=key, LITELLM_LOCAL_MODEL_COST_MAP="True")
+    env.pop("DATABASE_URL", None)
+    log = tmp_path / "litellm.log"
+    litellm = str(Path(sys.executable).parent / "litellm")
+    with log.open("w") as handle:
+        proc = subprocess.Popen(
+            [litellm, "--config", str(dest / "litellm_settings.yml"), "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health/liveliness", 120, proc, log)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {key}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            served = {m["id"] for m in json.load(response)["data"]}
+        assert served == {"tinyllama", "gpt-oss-20b", "bge-m3"}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
