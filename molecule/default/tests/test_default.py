@@ -1,0 +1,146 @@
+"""The converged workstation serves a healthy gateway, keeps secrets private and Ollama/PostgreSQL
+unreachable from outside, and kept the seed stack's data."""
+
+import json
+import socket
+import subprocess
+import urllib.error
+import urllib.request
+
+import pytest
+
+STACK = "/opt/litellm-stack"
+COMPOSE = f"docker compose --project-directory {STACK}"
+TIER_MODELS = {"tinyllama"}  # the cpu tier's models (roles/gpu_tier defaults)
+
+
+@pytest.fixture(scope="module")
+def address(host):
+    """The workstation's address as other machines on its network see it."""
+    name = host.backend.get_hostname()
+    out = subprocess.run(
+        ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return out[0]
+
+
+@pytest.fixture(scope="module")
+def master_key(host):
+    env = host.file(f"{STACK}/.env").content_string
+    line = next(line for line in env.splitlines() if line.startswith("LITELLM_MASTER_KEY="))
+    return line.split("=", 1)[1].strip("'")
+
+
+def call(url, payload=None, key=None):
+    request = urllib.request.Request(url, data=json.dumps(payload).encode() if payload else None)
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def reachable(address, port):
+    with socket.socket() as sock:
+        sock.settimeout(3)
+        return sock.connect_ex((address, port)) == 0
+
+
+def test_every_service_runs_and_is_healthy(host):
+    ps = host.check_output(f"{COMPOSE} ps --all --format json")
+    services = [json.loads(line) for line in ps.splitlines() if line.strip()]
+    assert {s["Service"] for s in services} == {"ollama", "litellm", "db"}
+    for service in services:
+        assert service["State"] == "running", service
+        assert service["Health"] == "healthy", service
+
+
+def test_docker_runs_under_systemd(host):
+    assert host.service("docker").is_running
+    assert host.service("docker").is_enabled
+
+
+def test_secrets_file_is_root_only(host):
+    env = host.file(f"{STACK}/.env")
+    assert env.user == "root"
+    assert env.group == "root"
+    assert env.mode == 0o600
+    assert host.file(STACK).mode == 0o750
+
+
+def test_master_key_is_generated_and_long(master_key):
+    assert master_key.startswith("sk-")
+    assert len(master_key) >= 35
+
+
+def test_ollama_and_postgres_are_not_reachable_from_outside(address):
+    assert not reachable(address, 11434)
+    assert not reachable(address, 5432)
+
+
+def test_ollama_is_reachable_on_the_workstations_loopback(host):
+    assert host.socket("tcp://127.0.0.1:11434").is_listening
+    assert not host.socket("tcp://0.0.0.0:11434").is_listening
+
+
+def test_gateway_is_reachable_from_outside(address):
+    assert reachable(address, 4444)
+    status, _ = call(f"http://{address}:4444/health/liveliness")
+    assert status == 200
+
+
+def test_chat_completion_with_the_master_key(address, master_key):
+    status, body = call(
+        f"http://{address}:4444/v1/chat/completions",
+        {"model": "tinyllama", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 10},
+        key=master_key,
+    )
+    assert status == 200, body
+    assert body["choices"][0]["message"]["content"]
+
+
+def test_chat_completion_without_a_key_is_refused(address):
+    status, _ = call(
+        f"http://{address}:4444/v1/chat/completions",
+        {"model": "tinyllama", "messages": [{"role": "user", "content": "Say hello"}]},
+    )
+    assert status == 401
+
+
+def test_gateway_lists_exactly_the_tiers_models(address, master_key, host):
+    status, body = call(f"http://{address}:4444/v1/models", key=master_key)
+    assert status == 200
+    assert {m["id"] for m in body["data"]} == TIER_MODELS
+    config = host.file(f"{STACK}/litellm_settings.yml").content_string
+    assert "ollama_chat/tinyllama" in config
+
+
+def test_the_tiers_models_are_in_ollama_and_the_seeds_model_was_kept(host):
+    tags = json.loads(
+        host.check_output(
+            "python3 -c \"import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:11434/api/tags').read().decode())\""
+        )
+    )
+    names = {m["name"] for m in tags["models"]}
+    assert "tinyllama:latest" in names
+    assert "qwen2.5:0.5b" in names, "the model downloaded by the seed stack was lost"
+
+
+def test_the_seeds_database_row_survived_and_the_env_password_opens_it(host):
+    out = host.check_output(
+        f'set -a; . {STACK}/.env; {COMPOSE} exec -T --env PGPASSWORD="$LITELLM_DB_PASSWORD" db '
+        "psql --host=127.0.0.1 --username=llmproxy --dbname=litellm --tuples-only --no-align "
+        "--command='SELECT note FROM seed_marker'"
+    )
+    assert out.strip() == "written by the seed stack"
+
+
+def test_compose_file_reserves_no_gpu_on_the_cpu_tier(host):
+    compose = host.file(f"{STACK}/docker-compose.yml").content_string
+    assert "nvidia" not in compose
