@@ -13,7 +13,7 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 # Molecule scenarios in the order make test runs them (cheapest proof first).
 MOLECULE_SCENARIOS ?= bed
 
-.PHONY: help setup bed lint sanity unit integration molecule test bench clean
+.PHONY: help setup bed lint sanity unit integration molecule test bench demo demo-destroy clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -54,6 +54,21 @@ test: ## Everything, in order, stopping at the first failure
 	$(MAKE) unit
 	$(MAKE) integration
 	$(MAKE) molecule
+
+bench: bed ## Benchmarks (measurements, not tests): site.yml fresh converge vs idempotent re-run
+	python tests/bench/stack_bench.py
+
+demo: bed ## Converge a throwaway workstation container with site.yml here, and leave it running
+	molecule create -s default
+	molecule prepare -s default
+	molecule converge -s default
+	@address=$$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' llmstack-default); \
+	echo; echo "Gateway: http://$$address:4444 (OpenAI-compatible)"; \
+	echo "Master key: docker exec llmstack-default grep LITELLM_MASTER_KEY /opt/litellm-stack/.env"; \
+	echo "Remove it: make demo-destroy"
+
+demo-destroy: setup ## Remove the demo workstation
+	molecule destroy -s default
 
 clean: ## Remove caches and build output (keeps .venv and images)
 	rm -rf .pytest_cache .ruff_cache build *.tar.gz

@@ -108,6 +108,7 @@ class HttpApi:
                 use_proxy=self.use_proxy,
                 ca_path=self.ca_path,
                 follow_redirects="safe",
+                http_agent="ansible-llmstack.gateway",
             )
         except HTTPError as exc:
             body = _read_quietly(exc)
