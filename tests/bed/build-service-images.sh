@@ -5,7 +5,9 @@
 #   local/postgres:17              Debian's PostgreSQL 17                (stands in for postgres:17)
 # All FROM the bed's base image (no registry is reachable). An image is rebuilt only when its tag is
 # missing or its build context changed: each image carries the sha256 of its context (plus the base image
-# ID) in the label io.llmstack.bed.context. Usage: build-service-images.sh [ollama-double|litellm|postgres]...
+# ID) in the label io.llmstack.bed.context. LLMSTACK_BUILD_NO_CACHE=1 rebuilds them all, without Docker's
+# layer cache (fresh apt and pip downloads).
+# Usage: build-service-images.sh [ollama-double|litellm|postgres]...
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -58,7 +60,7 @@ context_hash() {
 }
 
 build() {
-  local name=$1 tag=${tags[$1]} ctx hash current old_id start seconds size log
+  local name=$1 tag=${tags[$1]} ctx hash current old_id reason start seconds size log
   local -a args=()
   [ "$name" = litellm ] && args=(--build-arg "LITELLM_VERSION=$litellm_version")
   ctx=$workdir/$name
@@ -67,13 +69,21 @@ build() {
   assemble "$name" "$ctx"
   hash=$(context_hash "$ctx" "${args[@]}")
   current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)
-  if [ "$current" = "$hash" ]; then
+  if [ "$current" = "$hash" ] && [ -z "${LLMSTACK_BUILD_NO_CACHE:-}" ]; then
     echo "bed: $tag is up to date (context $hash)"
     return 0
   fi
   old_id=$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)
-  echo "bed: building $tag ($([ -n "$old_id" ] && echo "context changed: $current -> $hash" || echo "missing"))"
+  if [ -z "$old_id" ]; then
+    reason=missing
+  elif [ "$current" != "$hash" ]; then
+    reason="context changed: ${current:-none} -> $hash"
+  else
+    reason="LLMSTACK_BUILD_NO_CACHE is set"
+  fi
+  echo "bed: building $tag ($reason)"
   start=$(date +%s)
+  [ -z "${LLMSTACK_BUILD_NO_CACHE:-}" ] || args+=(--no-cache)
   if ! docker build --label "$label=$hash" "${args[@]}" -t "$tag" "$ctx" >"$log" 2>&1; then
     echo "bed: building $tag failed:" >&2
     tail -n 40 "$log" >&2
