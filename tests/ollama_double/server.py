@@ -48,6 +48,12 @@ class _Server(ThreadingHTTPServer):
             self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         super().server_bind()
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that reset or drop their connection are normal; only real errors get a traceback."""
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
     def drop_all(self) -> None:
         with self.active_lock:
             conns = list(self.active)

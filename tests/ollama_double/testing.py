@@ -43,14 +43,17 @@ def wait_ready(host: str, port: int, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection(host, port, timeout=2)
         try:
-            conn = http.client.HTTPConnection(host, port, timeout=2)
             conn.request("GET", "/")
-            if conn.getresponse().status == 200:
-                conn.close()
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
                 return
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             last = exc
+        finally:
+            conn.close()
         time.sleep(0.05)
     raise TimeoutError(f"Ollama double on {host}:{port} not ready after {timeout}s ({last})")
 
