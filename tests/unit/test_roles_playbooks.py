@@ -51,8 +51,9 @@ class Run:
         self.rc = completed.returncode
         self.output = completed.stdout + completed.stderr
         self.results = []  # (task name, host result) in the order they ran
-        start = completed.stdout.find("{")
-        data = json.loads(completed.stdout[start:]) if start >= 0 else {"plays": []}
+        # The JSON document, without lines other enabled callbacks (timer, profile_tasks) print around it.
+        start, end = completed.stdout.find("{"), completed.stdout.rfind("}")
+        data = json.loads(completed.stdout[start : end + 1]) if start >= 0 else {"plays": []}
         for play in data["plays"]:
             for task in play["tasks"]:
                 for result in task["hosts"].values():
