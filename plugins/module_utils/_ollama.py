@@ -7,9 +7,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import http.client
+import os
 import re
+import socket
+import ssl
+from urllib.error import HTTPError, URLError
 
-from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiError, HttpApi
+from ansible.module_utils.urls import open_url
+from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiError, HttpApi, error_text
 
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -18,6 +25,11 @@ MAX_NAME_LENGTH = 128
 
 _PART = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _HOST = re.compile(r"^[A-Za-z0-9_.\-]+(:[0-9]+)?$")
+# The blob a modelfile's FROM line names: <models>/blobs/sha256-<hex> (very old servers wrote sha256:<hex>).
+_BLOB_PATH = re.compile(r"sha256[-:]([0-9a-fA-F]{64})$")
+# Characters kept in the file name sent to /api/create (it refuses ':', backslashes and paths).
+_FILE_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._\-]")
+UPLOAD_BLOCK = 1 << 20
 
 
 class InvalidModelName(ValueError):
@@ -71,6 +83,44 @@ def display_name(name):
     if namespace.lower() != DEFAULT_NAMESPACE:
         return f"{namespace}/{model}:{tag}"
     return f"{model}:{tag}"
+
+
+def file_sha256(path, block=UPLOAD_BLOCK):
+    """SHA-256 (hex) of a file, read in blocks: model files are many GB."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(block), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def model_blob_digest(show):
+    """The SHA-256 (hex) of a model's weights blob, from the `modelfile` of its POST /api/show answer.
+
+    Ollama writes a comment header, then `FROM <models>/blobs/sha256-<hex>` as the first command; the
+    TEMPLATE, SYSTEM and LICENSE that follow are text a model's author wrote and may contain anything,
+    so only that first command counts. None when the answer names no blob (e.g. a remote model).
+    """
+    modelfile = (show or {}).get("modelfile") or ""
+    for raw in modelfile.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        command, _sep, argument = line.partition(" ")
+        if command.upper() != "FROM":
+            return None
+        match = _BLOB_PATH.search(argument.strip())
+        return match.group(1).lower() if match else None
+    return None
+
+
+def create_file_name(path):
+    """The name a local file is given in /api/create's `files`: its base name, made safe.
+
+    Ollama decides the file's type from this name (`.gguf`) or, without that extension, from its magic.
+    """
+    name = _FILE_NAME_UNSAFE.sub("_", os.path.basename(path))
+    return name if name.strip(".") else "model.gguf"
 
 
 def ollama_argument_spec():
@@ -160,6 +210,91 @@ class OllamaClient(HttpApi):
             )
         return progress
 
+    def show(self, name):
+        """POST /api/show, or None when Ollama does not have the model."""
+        try:
+            _status, body = self.call("POST", "/api/show", {"model": name})
+        except ApiError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return body if isinstance(body, dict) else {}
+
+    def has_blob(self, digest):
+        """HEAD /api/blobs/<digest>: whether Ollama already stores that blob."""
+        try:
+            self.call("HEAD", f"/api/blobs/{digest}")
+        except ApiError as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    def push_blob(self, digest, path, timeout):
+        """POST /api/blobs/<digest> with the file streamed from disk (never read whole). Returns bytes sent.
+
+        Ollama hashes what it receives and answers 400 `digest mismatch` when the file changed meanwhile.
+        """
+        api_path = f"/api/blobs/{digest}"
+        size = os.path.getsize(path)
+        headers = dict(self.headers)
+        headers.update({"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        with open(path, "rb") as handle:
+            body = _BlockReader(handle)
+            try:
+                response = open_url(
+                    self.url(api_path),
+                    data=body,
+                    headers=headers,
+                    method="POST",
+                    timeout=timeout,
+                    validate_certs=self.validate_certs,
+                    use_proxy=self.use_proxy,
+                    ca_path=self.ca_path,
+                    follow_redirects="none",
+                    http_agent="ansible-llmstack.gateway",
+                )
+                response.read()
+                response.close()
+            except HTTPError as exc:
+                try:
+                    detail = error_text(exc.read()) or exc.reason
+                except Exception:  # the status alone still tells the story
+                    detail = exc.reason
+                raise ApiError(
+                    f"{self._where('POST', api_path)} answered HTTP {exc.code}: {detail}",
+                    status=exc.code,
+                    retryable=exc.code in (429, 502, 503, 504),
+                ) from None
+            except (TimeoutError, socket.timeout):
+                raise ApiError(
+                    f"{self._where('POST', api_path)} did not take the upload within {timeout} s "
+                    f"({body.sent} of {size} bytes sent).",
+                    retryable=True,
+                ) from None
+            except URLError as exc:
+                raise self._connection_error("POST", api_path, exc.reason) from None
+            except (ConnectionError, http.client.HTTPException, ssl.SSLError, OSError) as exc:
+                raise self._connection_error("POST", api_path, exc) from None
+        return body.sent
+
+    def create(self, name, payload, timeout):
+        """POST /api/create, streaming; returns the statuses. Any `error` line raises with Ollama's words."""
+        statuses = []
+        request = dict(payload, model=name, stream=True)
+        for event in self.stream("POST", "/api/create", request, timeout=timeout):
+            if "error" in event:
+                raise ApiError(f"Ollama could not create {name}: {event['error']}")
+            status = event.get("status")
+            if status:
+                statuses.append(status)
+        if not statuses or statuses[-1] != "success":
+            raise ApiError(
+                f"Ollama's answer to creating {name} ended before it reported success "
+                f"(last status: {statuses[-1] if statuses else 'none'})."
+            )
+        return statuses
+
     def preload(self, name, keep_alive, timeout):
         """POST /api/generate with no prompt: Ollama loads the model and keeps it for keep_alive."""
         payload = {"model": name, "stream": False}
@@ -205,3 +340,16 @@ class PullProgress:
     @property
     def layers(self):
         return sorted(self.totals)
+
+
+class _BlockReader:
+    """A file for http.client to send: it asks for 8 KiB at a time, this hands over 1 MiB and counts."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self.sent = 0
+
+    def read(self, _size=-1):
+        chunk = self._handle.read(UPLOAD_BLOCK)
+        self.sent += len(chunk)
+        return chunk

@@ -17,6 +17,9 @@ description:
   - Names are compared the way Ollama does, case-insensitively, with its defaults filled in
     (C(tinyllama) is C(tinyllama:latest) is C(registry.ollama.ai/library/tinyllama:latest)).
   - An interrupted pull is retried, and Ollama resumes it from the partial download.
+  - With O(src) it imports a GGUF file that is on the managed host instead of pulling (for air-gapped
+    hosts). The file's SHA-256 is compared with the weights blob of the installed model, and only a model
+    that is missing or was made from another file is (re-)created.
 author:
   - llmstack.gateway maintainers (@llmstack)
 extends_documentation_fragment:
@@ -29,10 +32,12 @@ attributes:
     details:
       - With O(state=latest) and the model installed, check mode cannot learn whether the registry has a
         newer digest without pulling, so it reports no change and says so in a warning.
+      - With O(src), check mode hashes the file and asks Ollama, and uploads nothing.
   diff_mode:
     support: full
     details:
-      - The diff shows the server's model list before and after.
+      - The diff shows the server's model list before and after; with O(src) also the SHA-256 of the
+        model's weights blob before and after.
 options:
   name:
     description:
@@ -42,7 +47,8 @@ options:
     required: true
   state:
     description:
-      - V(present) pulls the model only when it is not installed.
+      - V(present) pulls the model only when it is not installed (with O(src), imports it only when it is
+        not installed from that very file).
       - V(latest) always asks the registry and reports a change only when the model's digest changed.
       - V(absent) deletes the model; a model that is already absent is not a change.
     type: str
@@ -51,18 +57,46 @@ options:
   insecure:
     description:
       - Allow a plain-HTTP (or self-signed) private registry in O(name).
+      - Mutually exclusive with O(src).
     type: bool
     default: false
+  src:
+    description:
+      - Path of a GGUF model file on the managed host (the module runs there, not on the controller) to
+        import as O(name) instead of pulling it. Only with O(state=present).
+      - The file's SHA-256 is computed (the file is read once, in blocks). When O(name) is installed and
+        the C(FROM) line of its C(POST /api/show) modelfile names the blob C(sha256-<that digest>) (and
+        O(template) and O(system), when given, are what C(/api/show) reports), nothing is sent at all.
+      - Otherwise C(HEAD /api/blobs/sha256:<hex>) asks whether Ollama stores the file already; if not, the
+        file is streamed to C(POST /api/blobs/sha256:<hex>) (Ollama checks the digest). Then
+        C(POST /api/create) with C(files) (the file's base name) makes the model, replacing a model of
+        that name that was made from another file or pulled from a registry.
+      - Ollama's own words are reported when it refuses the file (C(supplied file was not in GGUF format),
+        C(unknown type), C(digest mismatch ...)).
+      - For a file on the controller, copy it to the host first (the P(llmstack.gateway.ollama_models#role)
+        role does that with C(ollama_models_gguf)).
+    type: path
+  template:
+    description:
+      - Prompt template of the imported model, as a Modelfile's C(TEMPLATE) (Go template syntax).
+      - Ollama derives one from the GGUF's chat template when this is not set. Only with O(src).
+    type: str
+  system:
+    description:
+      - System prompt of the imported model, as a Modelfile's C(SYSTEM). Only with O(src).
+    type: str
   pull_timeout:
     description:
       - Seconds a pull may take, and may stay silent (Ollama is quiet while it verifies a large blob).
       - A 13 GB model on a slow link takes an hour.
+      - With O(src), the seconds the upload of the file, and then the create, may take.
     type: int
     default: 3600
   retries:
     description:
       - How many more times to try a pull that was interrupted (dropped connection, timeout, HTTP 5xx).
         Ollama resumes from what it already downloaded. Errors reported by the registry are not retried.
+      - With O(src), how many more times to try an interrupted upload (it starts again from the beginning).
     type: int
     default: 3
   preload:
@@ -77,6 +111,8 @@ options:
         ever) or a number of seconds (V(300), V(-1) for ever). Ollama's default applies when not set.
     type: str
 notes:
+  - With O(src), every run reads the whole file once to hash it (a few seconds per GB); that is the price
+    of deciding by content rather than by name or date.
   - Ollama has no authentication. Keep O(api_url) on loopback, or put an authenticating proxy in front
     and give its token in O(api_key).
 seealso:
@@ -111,6 +147,17 @@ EXAMPLES = r"""
   llmstack.gateway.ollama_model:
     name: bge-m3
     state: absent
+
+- name: Import a GGUF file that is on the host (air-gapped lab); nothing is sent once it is in
+  llmstack.gateway.ollama_model:
+    name: lab/qwen2.5-coder:7b-q4
+    src: /srv/models/qwen2.5-coder-7b-instruct-q4_k_m.gguf
+    system: You are the lab's coding assistant. Answer briefly.
+  register: imported
+
+- name: Say whether the file had to be uploaded
+  ansible.builtin.debug:
+    msg: "{{ imported.name }}: {{ imported.bytes_uploaded }} bytes uploaded, weights sha256:{{ imported.src_digest }}"
 
 - name: Talk to an Ollama on another host for every Ollama module of the play
   module_defaults:
@@ -159,7 +206,7 @@ bytes_pulled:
   type: int
   sample: 637700138
 attempts:
-  description: Pull attempts made (0 when no pull was needed).
+  description: Pull attempts made (0 when no pull was needed); with O(src), upload attempts.
   returned: always
   type: int
   sample: 1
@@ -173,8 +220,31 @@ preloaded:
   returned: always
   type: bool
   sample: false
+imported:
+  description: Whether the model was (re-)created from O(src) by this task (false in check mode).
+  returned: when O(src) is given
+  type: bool
+  sample: true
+bytes_uploaded:
+  description: Bytes of O(src) sent to Ollama by this task; 0 when Ollama already stored the file or
+    the model was already made from it.
+  returned: when O(src) is given
+  type: int
+  sample: 4683073184
+src_digest:
+  description: SHA-256 (hex) of O(src).
+  returned: when O(src) is given
+  type: str
+  sample: 60e05f210007a1e8a0bdbd4bd7bc8d8d6d05f30de1eb3d4c1f0d9e7c5f2b6a81
+previous_blob_digest:
+  description: SHA-256 (hex) of the installed model's weights blob before this task, or null when
+    O(name) was not installed (or C(/api/show) named no blob).
+  returned: when O(src) is given
+  type: str
+  sample: 2af3b81862c6be03c769683af18efdadb2c33f60ff32ab6f83e42c043d6c7816
 """
 
+import os
 import re
 
 from ansible.module_utils.basic import AnsibleModule
@@ -183,7 +253,10 @@ from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import (
     InvalidModelName,
     OllamaClient,
     PullProgress,
+    create_file_name,
     display_name,
+    file_sha256,
+    model_blob_digest,
     ollama_argument_spec,
 )
 
@@ -227,6 +300,63 @@ def pull(module, client, name, result):
         result["bytes_pulled"] = progress.bytes_pulled
 
 
+def import_needed(module, client, name, entry, result):
+    """Whether O(name) must be (re-)created from the file: compare what /api/show reports."""
+    src_digest = result["src_digest"]
+    if entry is None:
+        return True
+    show = client.show(entry.get("name") or name)
+    if show is None:
+        return True
+    result["previous_blob_digest"] = model_blob_digest(show)
+    if result["previous_blob_digest"] != src_digest:
+        return True
+    for option in ("template", "system"):
+        wanted = module.params[option]
+        if wanted is not None and (show.get(option) or "") != wanted:
+            return True
+    return False
+
+
+def import_file(module, client, name, src, result):
+    """Upload the file unless Ollama stores it already, then create the model from it."""
+    digest = "sha256:" + result["src_digest"]
+    timeout = module.params["pull_timeout"]
+
+    def upload():
+        result["attempts"] += 1
+        return client.push_blob(digest, src, timeout)
+
+    def note(number, exc):
+        module.warn(f"Upload attempt {number} of {src} failed ({exc}); retrying from the beginning.")
+
+    if not client.has_blob(digest):
+        result["bytes_uploaded"] = with_retries(upload, module.params["retries"], on_retry=note)
+    payload = {"files": {create_file_name(src): digest}}
+    for option in ("template", "system"):
+        if module.params[option] is not None:
+            payload[option] = module.params[option]
+    try:
+        client.create(name, payload, timeout)
+    except ApiError as exc:
+        raise ApiError(f"{exc} (importing {src})") from None
+    result["imported"] = True
+
+
+def check_src(module):
+    """The file must be a readable regular file on the managed host; returns its absolute path."""
+    src = module.params["src"]
+    if module.params["state"] != "present":
+        module.fail_json(msg=f"src imports a model: use it with state=present, not state={module.params['state']}.")
+    if not os.path.exists(src):
+        module.fail_json(msg=f"src {src!r} does not exist on the managed host (the module reads it there).")
+    if not os.path.isfile(src):
+        module.fail_json(msg=f"src {src!r} is not a regular file.")
+    if not os.access(src, os.R_OK):
+        module.fail_json(msg=f"src {src!r} is not readable by the user the module runs as.")
+    return os.path.abspath(src)
+
+
 def describe(result, entry):
     result["digest"] = entry.get("digest") if entry else None
     result["size"] = entry.get("size") if entry else None
@@ -245,8 +375,16 @@ def main():
         retries={"type": "int", "default": 3},
         preload={"type": "bool", "default": False},
         keep_alive={"type": "str"},
+        src={"type": "path"},
+        template={"type": "str"},
+        system={"type": "str"},
     )
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=argument_spec,
+        supports_check_mode=True,
+        mutually_exclusive=[("src", "insecure")],
+        required_by={"template": "src", "system": "src"},
+    )
     state = module.params["state"]
     name = module.params["name"]
     keep_alive = keep_alive_value(module)
@@ -261,6 +399,8 @@ def main():
             "letters, digits, '_', '.' and '-' (at most 128 characters)."
         )
 
+    src = check_src(module) if module.params["src"] is not None else None
+
     client = OllamaClient(module.params)
     result = {
         "changed": False,
@@ -270,6 +410,13 @@ def main():
         "attempts": 0,
         "preloaded": False,
     }
+    needs_import = False
+    if src is not None:
+        result.update(imported=False, bytes_uploaded=0, previous_blob_digest=None)
+        try:
+            result["src_digest"] = file_sha256(src)
+        except OSError as exc:
+            module.fail_json(msg=f"Cannot read src {src!r}: {exc}.", **result)
     try:
         before_models = client.installed_models()
         entry = client.find_installed(name, before_models)
@@ -283,6 +430,22 @@ def main():
                 if not module.check_mode:
                     client.delete(entry.get("name") or name)
             describe(result, None)
+        elif src is not None:
+            needs_import = import_needed(module, client, name, entry, result)
+            if needs_import:
+                result["changed"] = True
+                if entry is None:
+                    after.append(wanted)
+                if not module.check_mode:
+                    import_file(module, client, name, src, result)
+                    after_models = client.installed_models()
+                    entry = client.find_installed(name, after_models)
+                    if entry is None:
+                        module.fail_json(
+                            msg=f"Ollama reported success creating {wanted} but /api/tags does not list it.", **result
+                        )
+                    after = model_names(after_models)
+            describe(result, entry)
         else:
             if state == "latest":
                 result["previous_digest"] = entry.get("digest") if entry else None
@@ -311,11 +474,11 @@ def main():
             else:
                 describe(result, entry)
 
-            if module.params["preload"] and client.find_loaded(name) is None:
-                result["changed"] = True
-                if not module.check_mode:
-                    client.preload(name, keep_alive, module.params["pull_timeout"])
-                    result["preloaded"] = True
+        if state != "absent" and module.params["preload"] and client.find_loaded(name) is None:
+            result["changed"] = True
+            if not module.check_mode:
+                client.preload(name, keep_alive, module.params["pull_timeout"])
+                result["preloaded"] = True
     except ApiError as exc:
         module.fail_json(msg=str(exc), **result)
 
@@ -326,6 +489,11 @@ def main():
             "before_header": f"{client.base_url} models",
             "after_header": f"{client.base_url} models",
         }
+        if src is not None:
+            result["diff"]["before"]["model_blob"] = result["previous_blob_digest"]
+            result["diff"]["after"]["model_blob"] = (
+                result["src_digest"] if needs_import else result["previous_blob_digest"]
+            )
     module.exit_json(**result)
 
 
