@@ -110,3 +110,14 @@ def test_the_real_litellm_loads_the_rendered_config(run_playbook, tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_an_extra_ca_bundle_reaches_ollama_and_litellm(run_playbook, tmp_path):
+    compose, _config, _env = render(
+        run_playbook, tmp_path / "ca", "cpu", litellm_stack_ca_bundle="/etc/ssl/certs/ca-certificates.crt"
+    )
+    for service in ("ollama", "litellm"):
+        definition = compose["services"][service]
+        assert "/etc/ssl/certs:/etc/llmstack/ca:ro" in definition["volumes"], service
+        assert definition["environment"]["SSL_CERT_FILE"] == "/etc/llmstack/ca/ca-certificates.crt", service
+    assert compose["services"]["litellm"]["environment"]["REQUESTS_CA_BUNDLE"] == "/etc/llmstack/ca/ca-certificates.crt"

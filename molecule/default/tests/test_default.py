@@ -2,16 +2,19 @@
 unreachable from outside, and kept the seed stack's data."""
 
 import json
+import os
 import socket
 import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
 STACK = "/opt/litellm-stack"
 COMPOSE = f"docker compose --project-directory {STACK}"
 TIER_MODELS = {"tinyllama"}  # the cpu tier's models (roles/gpu_tier defaults)
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +147,42 @@ def test_the_seeds_database_row_survived_and_the_env_password_opens_it(host):
 def test_compose_file_reserves_no_gpu_on_the_cpu_tier(host):
     compose = host.file(f"{STACK}/docker-compose.yml").content_string
     assert "nvidia" not in compose
+
+
+def test_a_verbose_run_prints_no_secret_and_only_root_can_read_them(host):
+    """Last, because it adds a provider (which reconfigures the gateway)."""
+    provider_key = "AIza-provider-key-that-must-stay-secret-0123456789"
+    run = subprocess.run(
+        [
+            "ansible-playbook",
+            "-vvv",
+            "-i",
+            os.environ["MOLECULE_INVENTORY_FILE"],
+            str(REPO / "playbooks" / "site.yml"),
+            "-e",
+            json.dumps({"litellm_stack_provider_api_keys": {"GEMINI_API_KEY": provider_key}}),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=False,
+    )
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-3000:]
+    env = dict(line.split("=", 1) for line in host.file(f"{STACK}/.env").content_string.splitlines() if "=" in line)
+    secrets = {name: env[name].strip("'") for name in ("LITELLM_MASTER_KEY", "LITELLM_SALT_KEY", "LITELLM_DB_PASSWORD")}
+    secrets["GEMINI_API_KEY"] = provider_key
+    assert env["GEMINI_API_KEY"].strip("'") == provider_key, "the provider key did not reach .env"
+    for name, value in secrets.items():
+        assert value not in output, f"{name} appeared in the -vvv output"
+    holders = host.run(
+        "grep -rlF "
+        + " ".join(f"-e {value}" for value in secrets.values())
+        + " /opt /etc /root /home /tmp /var/backups /var/lib/docker/containers 2>/dev/null"
+    ).stdout.split()
+    assert f"{STACK}/.env" in holders
+    for path in holders:
+        held = host.file(path)
+        assert (held.user, held.mode & 0o077) == ("root", 0), (
+            f"{path} holds a secret and is {oct(held.mode)} {held.user}"
+        )
