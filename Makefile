@@ -55,8 +55,9 @@ test: ## Everything, in order, stopping at the first failure
 	$(MAKE) integration
 	$(MAKE) molecule
 
-bench: bed ## Benchmarks (measurements, not tests): site.yml fresh converge vs idempotent re-run
+bench: bed ## Benchmarks (measurements, not tests): site.yml fresh vs re-run; fleet of 1 vs 3 hosts
 	python tests/bench/stack_bench.py
+	python tests/bench/fleet_bench.py
 
 demo: bed ## Converge a throwaway workstation container with site.yml here, and leave it running
 	molecule create -s default

@@ -2,56 +2,16 @@
 
 Measures, from one run on the test bed: the fresh converge time, the idempotent re-run time and their
 ratio, the changed counts of both, and the requests the re-run sent to Ollama (counted by the Ollama
-double in the workstation). Prints a table and writes bench-results/stack.json. Run with `make bench`.
+double in the workstation, by client). Prints a table and writes bench-results/stack.json.
+Run with `make bench`.
 """
 
 import json
-import os
-import re
-import subprocess
-import sys
-import time
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from common import changed_counts, molecule, ollama_control, write_results
+
 SCENARIO = "default"
 WORKSTATION = f"llmstack-{SCENARIO}"
-RECAP = re.compile(r"(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
-
-
-def molecule(action):
-    """Run one molecule action; return (seconds, output)."""
-    started = time.monotonic()
-    completed = subprocess.run(
-        ["molecule", action, "-s", SCENARIO], cwd=REPO, capture_output=True, text=True, check=False
-    )
-    seconds = time.monotonic() - started
-    output = completed.stdout + completed.stderr
-    if completed.returncode != 0:
-        sys.stderr.write(output[-6000:])
-        raise SystemExit(f"molecule {action} failed")
-    return seconds, output
-
-
-def changed_count(output):
-    """The workstation's changed= of the last play recap in a converge's output."""
-    counts = [int(m.group(3)) for m in RECAP.finditer(output) if m.group(1) == WORKSTATION]
-    if not counts:
-        raise SystemExit("no play recap for the workstation in the converge output")
-    return counts[-1]
-
-
-def ollama_control(method, path):
-    """Call the Ollama double's control API inside the workstation (it listens on its loopback only)."""
-    code = (
-        "import json, urllib.request; "
-        f"r = urllib.request.Request('http://127.0.0.1:11434/_double/{path}', method='{method}'); "
-        "print(urllib.request.urlopen(r, timeout=10).read().decode() or '{}')"
-    )
-    out = subprocess.run(
-        ["docker", "exec", WORKSTATION, "python3", "-c", code], capture_output=True, text=True, check=True
-    ).stdout
-    return json.loads(out)
 
 
 def client_of(request):
@@ -65,18 +25,16 @@ def client_of(request):
 
 
 def main():
-    os.chdir(REPO)
-    results = {}
-    molecule("destroy")
+    molecule("destroy", SCENARIO)
     try:
-        molecule("create")
-        molecule("prepare")
-        fresh_seconds, fresh_output = molecule("converge")
-        ollama_control("DELETE", "requests")
-        rerun_seconds, rerun_output = molecule("converge")
-        requests = ollama_control("GET", "requests")["requests"]
+        molecule("create", SCENARIO)
+        molecule("prepare", SCENARIO)
+        fresh_seconds, fresh_output = molecule("converge", SCENARIO)
+        ollama_control(WORKSTATION, "DELETE", "requests")
+        rerun_seconds, rerun_output = molecule("converge", SCENARIO)
+        requests = ollama_control(WORKSTATION, "GET", "requests")["requests"]
     finally:
-        molecule("destroy")
+        molecule("destroy", SCENARIO)
 
     by_call = {}
     for request in requests:
@@ -86,15 +44,13 @@ def main():
         "fresh_converge_s": round(fresh_seconds, 1),
         "rerun_s": round(rerun_seconds, 1),
         "rerun_ratio": round(rerun_seconds / fresh_seconds, 2),
-        "fresh_changed": changed_count(fresh_output),
-        "rerun_changed": changed_count(rerun_output),
+        "fresh_changed": changed_counts(fresh_output)[WORKSTATION],
+        "rerun_changed": changed_counts(rerun_output)[WORKSTATION],
         "rerun_ollama_requests": by_call,
         "rerun_pull_requests": sum(n for call, n in by_call.items() if call.endswith("POST /api/pull")),
         "rerun_ansible_tags_requests": by_call.get("ansible: GET /api/tags", 0),
     }
-    out_dir = REPO / "bench-results"
-    out_dir.mkdir(exist_ok=True)
-    (out_dir / "stack.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_results("stack", results)
 
     print("\nsite.yml on one workstation (molecule scenario default, test bed)")
     print(f"  fresh converge            {results['fresh_converge_s']:>7} s   changed={results['fresh_changed']}")
@@ -105,6 +61,7 @@ def main():
     print("  Ollama requests in re-run, by client:")
     for call, count in sorted(by_call.items()):
         print(f"    {count:>5}  {call}")
+    print(json.dumps(results))
 
 
 if __name__ == "__main__":
