@@ -30,11 +30,12 @@ bed: setup ## Docker engine, base image and stand-in images for the tests (reuse
 	tests/bed/build-base-image.sh
 	tests/bed/build-service-images.sh
 
-lint: setup ## ansible-lint (production profile), ruff, yamllint
+lint: setup ## ansible-lint (production profile), ruff, yamllint, changelog fragments
 	ansible-lint
 	ruff check .
 	ruff format --check .
 	yamllint --strict .
+	antsibull-changelog lint
 
 sanity: setup ## ansible-test sanity for the collection's plugins (Python 3.11)
 	tests/bed/sanity.sh
