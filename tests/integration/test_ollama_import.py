@@ -2,13 +2,34 @@
 
 - ollama_model `src`: a GGUF file on the managed host imported through /api/blobs + /api/create,
   idempotent by the file's SHA-256 (blob traffic counted in the double's request log).
+- ollama_models role: GGUF files from the controller (ollama_models_gguf); seeding a running Ollama
+  container (the local/ollama-double image, with the compose labels the stack's container has, and a
+  named volume) from a controller cache of a models directory that playbooks/models-cache.yml fills.
+- litellm_stack images step: `docker save` archives loaded only when their tags are missing, on this
+  machine's Docker engine, with a throwaway image.
+
+Role targets run a check-mode play, then a real play; a second run of the same target must change nothing.
 """
 
 import hashlib
+import json
 import os
+import secrets
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
-from ollama_double import gguf  # tests/ is on sys.path (conftest)
+from ollama_double import VERSION as DOUBLE_VERSION  # tests/ is on sys.path (conftest)
+from ollama_double import gguf
+from ollama_double.testing import OllamaDouble
+
+OLLAMA_IMAGE = os.environ.get("LLMSTACK_OLLAMA_DOUBLE_IMAGE", f"local/ollama-double:{DOUBLE_VERSION}")
+# The role runs as root here already; there is no sudo on the test machines.
+ROLE_VARS = {"llmstack_gpu_tier": "cpu", "ansible_become": False}
 
 
 def write_gguf(path, *, seed, architecture="llama", size=300_000):
@@ -198,3 +219,389 @@ def test_diff_shows_the_model_list_and_the_weights_blob(run_playbook, ollama, tm
     assert outcome["diff"]["after"] == {"models": ["bge-m3:latest", "lab/m:latest"], "model_blob": sha256(src)}
     assert blob_requests(ollama) == []
     assert creates(ollama) == []
+
+
+# -- helpers for role runs ----------------------------------------------------------------------------
+
+
+def run_ok(run_playbook, name, **kwargs):
+    """Run a target that must succeed; on failure, say which tasks failed and why."""
+    run = run_playbook(name, expect_rc=None, **kwargs)
+    if run.rc != 0:
+        failed = [
+            f"{task['task']['name']}: {result.get('msg')}"
+            + "".join(f"\n    {item.get('msg')}" for item in result.get("results", []) if item.get("failed"))
+            for play in run.data.get("plays", [])
+            for task in play["tasks"]
+            for result in task["hosts"].values()
+            if result.get("failed")
+        ]
+        raise AssertionError(f"{name} exited {run.rc}:\n" + "\n".join(failed) + f"\n{run.stderr[-2000:]}")
+    return run
+
+
+def changes(run):
+    """Names of the tasks that reported a change (role prefixes dropped)."""
+    return [
+        task["task"]["name"].split(" : ", 1)[-1]
+        for play in run.data["plays"]
+        for task in play["tasks"]
+        if task["hosts"].get("localhost", {}).get("changed")
+    ]
+
+
+def tree(root):
+    """{relative path: bytes} of every file under root."""
+    root = Path(root)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def models(double):
+    return sorted(m["name"] for m in double.api("GET", "/api/tags").json()["models"])
+
+
+# -- ollama_models role: GGUF files ---------------------------------------------------------------------
+
+
+def test_role_imports_gguf_files_never_pulls_or_prunes_them_and_converges(run_playbook, ollama, tmp_path):
+    (tmp_path / "controller").mkdir()
+    controller_file = write_gguf(tmp_path / "controller" / "tinyllama-lab.gguf", seed="controller", size=200_000)
+    host_file = write_gguf(tmp_path / "notes.gguf", seed="on the host", size=100_000)
+    cache = tmp_path / "gguf-cache"
+    ollama.install("qwen2.5:0.5b")  # named by no list: pruned
+    ollama.registry_offline()  # an air-gapped lab: any pull would fail
+    extra = {
+        **ROLE_VARS,
+        "ollama_models_api_url": ollama.url,
+        "ollama_models_list": ["tinyllama"],
+        "ollama_models_preload": [],
+        "ollama_models_prune": True,
+        "ollama_models_gguf_cache_dir": str(cache),
+        "ollama_models_gguf": [
+            {"name": "tinyllama", "src": str(controller_file)},
+            {"name": "lab/notes", "src": str(host_file), "remote_src": True},
+        ],
+    }
+    check = run_ok(run_playbook, "ollama_models_import_role", extra_vars=extra, check=True)
+    assert "Copy the controller's GGUF files to the host (only when they differ)" in changes(check)
+    # The file already on the host is hashed and compared; the one still to be copied is not looked at.
+    imports = check.result(
+        "llmstack.gateway.ollama_models : Import the GGUF files into Ollama "
+        "(nothing is sent for a model already made from its file)"
+    )["results"]
+    assert [r.get("skipped", False) for r in imports] == [True, False]
+    assert imports[1]["changed"]
+    assert not cache.exists()
+    assert models(ollama) == ["qwen2.5:0.5b"]
+    assert blob_requests(ollama) == []
+    assert creates(ollama) == []
+
+    real = run_ok(run_playbook, "ollama_models_import_role", extra_vars=extra)
+    assert models(ollama) == ["lab/notes:latest", "tinyllama:latest"]
+    copied = cache / "tinyllama_latest" / "tinyllama-lab.gguf"
+    assert copied.read_bytes() == controller_file.read_bytes()
+    assert copied.stat().st_mode & 0o777 == 0o640
+    assert cache.stat().st_mode & 0o777 == 0o750
+    assert shown_blob(ollama, "tinyllama") == sha256(controller_file)
+    assert shown_blob(ollama, "lab/notes") == sha256(host_file)
+    assert ollama.requests(path="/api/pull") == []
+    assert len(blob_requests(ollama, "POST")) == 2
+    published = real.result(
+        "llmstack.gateway.ollama_models : Publish which models Ollama now has (for reports and later plays)"
+    )
+    assert published["ansible_facts"]["ollama_models_present"] == ["lab/notes:latest", "tinyllama:latest"]
+
+    ollama.clear_requests()
+    again = run_ok(run_playbook, "ollama_models_import_role", extra_vars=extra)
+    assert changes(again) == []
+    assert blob_requests(ollama) == []
+    assert creates(ollama) == []
+    assert ollama.requests(path="/api/pull") == []
+    assert ollama.requests(path="/api/delete") == []
+
+
+# -- playbooks/models-cache.yml ---------------------------------------------------------------------------
+
+
+def cache_vars(source_dir, cache, staging, wanted):
+    return {
+        **ROLE_VARS,
+        "llmstack_models_cache_source": "localhost",
+        "ollama_models_seed_dir": str(cache),
+        "ollama_models_cache_models": wanted,
+        "ollama_models_models_dir": str(source_dir),
+        "ollama_models_cache_staging_dir": str(staging),
+    }
+
+
+def test_models_cache_copies_manifests_and_blobs_byte_for_byte_once(run_playbook, tmp_path):
+    cache, staging = tmp_path / "cache", tmp_path / "staging"
+    with OllamaDouble(tmp_path / "source") as source:
+        source.install("bge-m3")
+        source.install("tinyllama")  # on the source, not asked for: not copied
+        extra = cache_vars(tmp_path / "source", cache, staging, ["BGE-M3"])
+
+        check = run_ok(run_playbook, "ollama_models_import_cache", extra_vars=extra, check=True)
+        assert "Report what check mode would fetch (ansible.builtin.fetch does not run in check mode)" in changes(check)
+        assert not cache.exists()
+
+        run_ok(run_playbook, "ollama_models_import_cache", extra_vars=extra)
+        manifest = json.loads((cache / "manifests/registry.ollama.ai/library/bge-m3/latest").read_text())
+        digests = [manifest["config"]["digest"]] + [layer["digest"] for layer in manifest["layers"]]
+        expected = {"manifests/registry.ollama.ai/library/bge-m3/latest"} | {
+            "blobs/" + d.replace(":", "-") for d in digests
+        }
+        source_files = tree(tmp_path / "source")
+        cached = tree(cache)
+        assert set(cached) == expected
+        assert all(cached[path] == source_files[path] for path in cached)
+        assert not staging.exists()
+        assert list((cache / ".incoming").iterdir()) == []
+
+        again = run_ok(run_playbook, "ollama_models_import_cache", extra_vars=extra)
+        assert changes(again) == []
+        again_check = run_ok(run_playbook, "ollama_models_import_cache", extra_vars=extra, check=True)
+        assert changes(again_check) == []
+
+        # A blob lost from the cache is fetched again, and only that one.
+        model_blob = "blobs/" + manifest["layers"][0]["digest"].replace(":", "-")
+        (cache / model_blob).unlink()
+        refill = run_ok(run_playbook, "ollama_models_import_cache", extra_vars=extra)
+        moved = [name for name in changes(refill) if name.startswith("Move the complete blob into the cache")]
+        assert moved == [f"Move the complete blob into the cache ({model_blob.split('/')[1]})"]
+        assert tree(cache) == cached
+
+
+def test_models_cache_fails_naming_a_model_the_source_lacks(run_playbook, tmp_path):
+    with OllamaDouble(tmp_path / "source") as source:
+        source.install("bge-m3")
+        extra = cache_vars(tmp_path / "source", tmp_path / "cache", tmp_path / "staging", ["bge-m3", "gpt-oss:20b"])
+        run = run_playbook("ollama_models_import_cache", extra_vars=extra, expect_rc=2)
+    (failure,) = [
+        r for r in run.results("llmstack.gateway.ollama_models : Fail when the source host lacks a model to cache")
+    ]
+    assert "gpt-oss:20b" in failure["msg"]
+    assert "bge-m3" not in failure["msg"].split("does not have", 1)[1].split("(", 1)[0]
+    assert not (tmp_path / "cache" / "blobs").exists()
+
+
+# -- ollama_models role: seeding a running Ollama container from the cache --------------------------------
+
+docker_only = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI and engine")
+
+
+def docker(*args, check=True):
+    result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
+    if check and result.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+class OllamaContainer:
+    """The stand-in ollama/ollama image, labelled like the stack's compose service, on a named volume."""
+
+    def __init__(self):
+        self.project = f"llmstack-airgap-{secrets.token_hex(3)}"
+        self.volume = self.project + "-ollama"
+        self.name = self.project + "-ollama-1"
+        docker(
+            "run", "--detach", "--name", self.name,
+            "--label", f"com.docker.compose.project={self.project}",
+            "--label", "com.docker.compose.service=ollama",
+            "--volume", f"{self.volume}:/root/.ollama",
+            "--publish", "127.0.0.1::11434",
+            OLLAMA_IMAGE,
+        )  # fmt: skip
+        port = docker("port", self.name, "11434/tcp").stdout.split()[0].rsplit(":", 1)[1]
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.api("GET", "/api/version")
+                break
+            except (urllib.error.URLError, ConnectionError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        mountpoint = json.loads(docker("volume", "inspect", self.volume).stdout)[0]["Mountpoint"]
+        self.models_dir = Path(mountpoint) / "models"
+
+    def api(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def models(self):
+        return sorted(m["name"] for m in self.api("GET", "/api/tags")["models"])
+
+    def requests(self, path):
+        return self.api("GET", f"/_double/requests?path={path}")["requests"]
+
+    def remove(self):
+        docker("rm", "--force", "--volumes", self.name, check=False)
+        docker("volume", "rm", "--force", self.volume, check=False)
+
+
+@pytest.fixture
+def ollama_container():
+    if docker("image", "inspect", OLLAMA_IMAGE, check=False).returncode != 0:
+        pytest.skip(f"needs the {OLLAMA_IMAGE} image (make bed)")
+    container = OllamaContainer()
+    try:
+        yield container
+    finally:
+        container.remove()
+
+
+@docker_only
+def test_seed_copies_only_the_missing_models_into_the_running_container(run_playbook, ollama_container, tmp_path):
+    cache = tmp_path / "cache"
+    with OllamaDouble(tmp_path / "source") as source:
+        source.install("bge-m3")
+        source.install("tinyllama")
+        run_ok(
+            run_playbook,
+            "ollama_models_import_cache",
+            extra_vars=cache_vars(tmp_path / "source", cache, tmp_path / "staging", ["bge-m3"]),
+        )
+    ollama_container.api("POST", "/_double/install", {"model": "tinyllama"})
+    ollama_container.api("POST", "/_double/fault/registry-offline", {"offline": True})
+    installed = tree(ollama_container.models_dir)
+    extra = {
+        **ROLE_VARS,
+        "ollama_models_api_url": ollama_container.url,
+        "ollama_models_list": ["tinyllama", "bge-m3"],
+        "ollama_models_preload": [],
+        "ollama_models_seed_dir": str(cache),
+        "ollama_models_compose_project": ollama_container.project,
+    }
+
+    check = run_ok(run_playbook, "ollama_models_import_role", extra_vars=extra, check=True)
+    assert "Copy the manifests of the models to seed (after their blobs)" in changes(check)
+    assert ollama_container.models() == ["tinyllama:latest"]
+    assert tree(ollama_container.models_dir) == installed
+
+    real = run_ok(run_playbook, "ollama_models_import_role", extra_vars=extra)
+    assert "Copy the blobs Ollama lacks into its models directory (blobs it has are kept)" in changes(real)
+    assert ollama_container.models() == ["bge-m3:latest", "tinyllama:latest"]
+    seeded = tree(ollama_container.models_dir)
+    cached = tree(cache)
+    assert {path: seeded[path] for path in cached} == cached  # byte for byte
+    assert {path: seeded[path] for path in installed} == installed  # the rest untouched
+    assert ollama_container.requests("/api/pull") == []  # seeded, not pulled (the registry is offline)
+    published = real.result(
+        "llmstack.gateway.ollama_models : Publish which models Ollama now has (for reports and later plays)"
+    )
+    assert published["ansible_facts"]["ollama_models_present"] == ["bge-m3:latest", "tinyllama:latest"]
+    # Ollama can use the seeded model.
+    embedded = ollama_container.api("POST", "/api/embed", {"model": "bge-m3", "input": "air gap"})
+    assert len(embedded["embeddings"][0]) == 1024
+
+    for in_check_mode in (True, False):
+        again = run_ok(run_playbook, "ollama_models_import_role", extra_vars=extra, check=in_check_mode)
+        assert changes(again) == []
+        assert again.result("llmstack.gateway.ollama_models : Find the running Ollama container of the stack")[
+            "skipped"
+        ], "a converged host must not even look for the models directory"
+    assert tree(ollama_container.models_dir) == seeded
+    assert ollama_container.requests("/api/pull") == []
+
+
+def test_seed_fails_before_copying_when_the_cache_lacks_a_blob(run_playbook, ollama, tmp_path):
+    cache = tmp_path / "cache"
+    with OllamaDouble(tmp_path / "source") as source:
+        source.install("bge-m3")
+    run_ok(
+        run_playbook,
+        "ollama_models_import_cache",
+        extra_vars=cache_vars(tmp_path / "source", cache, tmp_path / "s", ["bge-m3"]),
+    )
+    manifest = json.loads((cache / "manifests/registry.ollama.ai/library/bge-m3/latest").read_text())
+    lost = manifest["layers"][0]["digest"].replace(":", "-")
+    (cache / "blobs" / lost).unlink()
+    extra = {
+        **ROLE_VARS,
+        "ollama_models_api_url": ollama.url,
+        "ollama_models_list": ["bge-m3"],
+        "ollama_models_preload": [],
+        "ollama_models_seed_dir": str(cache),
+        "ollama_models_models_dir": str(tmp_path / "ollama-models"),
+    }
+    run = run_playbook("ollama_models_import_role", extra_vars=extra, expect_rc=2)
+    failure = run.result("llmstack.gateway.ollama_models : Fail early when the cache lacks a blob of a model to seed")
+    assert lost in failure["msg"]
+    assert changes(run) == []
+    assert models(ollama) == []
+
+
+# -- litellm_stack: image archives -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def image_archive(tmp_path):
+    """A `docker save` archive of a throwaway 1-file image, which is then removed from the engine."""
+    tag = f"llmstack-airgap-test/tiny:{secrets.token_hex(4)}"
+    root = tmp_path / "rootfs"
+    root.mkdir()
+    (root / "hello.txt").write_text("air gap\n")
+    tarball = subprocess.run(["tar", "-C", str(root), "-c", "."], capture_output=True, check=True).stdout
+    subprocess.run(["docker", "import", "-", tag], input=tarball, capture_output=True, check=True, timeout=120)
+    archive = tmp_path / "controller" / "tiny.tar"
+    archive.parent.mkdir()
+    docker("save", "--output", str(archive), tag)
+    docker("image", "rm", tag)
+    try:
+        yield tag, archive
+    finally:
+        docker("image", "rm", "--force", tag, check=False)
+
+
+@docker_only
+def test_image_archives_are_loaded_only_when_their_tags_are_missing(run_playbook, image_archive, tmp_path):
+    tag, archive = image_archive
+    cache = tmp_path / "image-cache"
+    extra = {
+        **ROLE_VARS,
+        "litellm_stack_image_archives": [str(archive)],
+        "litellm_stack_image_cache_dir": str(cache),
+    }
+
+    def on_host():
+        return docker("image", "inspect", tag, check=False).returncode == 0
+
+    check = run_ok(run_playbook, "ollama_stack_images_import", extra_vars=extra, check=True)
+    assert "Report the images check mode would load (the command does not run in check mode)" in changes(check)
+    assert not on_host()
+    assert not cache.exists()
+
+    real = run_ok(run_playbook, "ollama_stack_images_import", extra_vars=extra)
+    assert "Load the missing images into Docker" in changes(real)
+    assert on_host()
+    assert (cache / "tiny.tar").read_bytes() == archive.read_bytes()
+    assert cache.stat().st_mode & 0o777 == 0o700
+    assert (cache / "tiny.tar").stat().st_mode & 0o777 == 0o600
+
+    # The image is there: nothing is copied (even when the cached copy was deleted) nor loaded.
+    (cache / "tiny.tar").unlink()
+    for in_check_mode in (True, False):
+        again = run_ok(run_playbook, "ollama_stack_images_import", extra_vars=extra, check=in_check_mode)
+        assert changes(again) == []
+    assert not (cache / "tiny.tar").exists()
+
+
+def test_an_image_archive_the_controller_lacks_fails_before_anything(run_playbook, tmp_path):
+    missing = tmp_path / "nope.tar"
+    run = run_playbook(
+        "ollama_stack_images_import",
+        extra_vars={
+            **ROLE_VARS,
+            "litellm_stack_image_archives": [str(missing)],
+            "litellm_stack_image_cache_dir": str(tmp_path / "c"),
+        },
+        expect_rc=2,
+    )
+    failure = run.result("llmstack.gateway.litellm_stack : Fail early on an image archive the controller does not have")
+    assert str(missing) in failure["msg"]
+    assert changes(run) == []
