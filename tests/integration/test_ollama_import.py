@@ -385,6 +385,18 @@ def test_models_cache_fails_naming_a_model_the_source_lacks(run_playbook, tmp_pa
     assert not (tmp_path / "cache" / "blobs").exists()
 
 
+def seed_cache(source_dir, cache, manifest):
+    """A seed cache as models-cache.yml writes it (see its test): one manifest and the blobs it names."""
+    source_dir, cache = Path(source_dir), Path(cache)
+    data = json.loads((source_dir / "manifests" / manifest).read_text())
+    (cache / "blobs").mkdir(parents=True, exist_ok=True)
+    for digest in [data["config"]["digest"]] + [layer["digest"] for layer in data["layers"]]:
+        name = digest.replace(":", "-")
+        shutil.copyfile(source_dir / "blobs" / name, cache / "blobs" / name)
+    (cache / "manifests" / manifest).parent.mkdir(parents=True)
+    shutil.copyfile(source_dir / "manifests" / manifest, cache / "manifests" / manifest)
+
+
 # -- ollama_models role: seeding a running Ollama container from the cache --------------------------------
 
 docker_only = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI and engine")
@@ -460,12 +472,7 @@ def test_seed_copies_only_the_missing_models_into_the_running_container(run_play
     cache = tmp_path / "cache"
     with OllamaDouble(tmp_path / "source") as source:
         source.install("bge-m3")
-        source.install("tinyllama")
-        run_ok(
-            run_playbook,
-            "ollama_models_import_cache",
-            extra_vars=cache_vars(tmp_path / "source", cache, tmp_path / "staging", ["bge-m3"]),
-        )
+    seed_cache(tmp_path / "source", cache, "registry.ollama.ai/library/bge-m3/latest")
     ollama_container.api("POST", "/_double/install", {"model": "tinyllama"})
     ollama_container.api("POST", "/_double/fault/registry-offline", {"offline": True})
     installed = tree(ollama_container.models_dir)
@@ -513,11 +520,7 @@ def test_seed_fails_before_copying_when_the_cache_lacks_a_blob(run_playbook, oll
     cache = tmp_path / "cache"
     with OllamaDouble(tmp_path / "source") as source:
         source.install("bge-m3")
-    run_ok(
-        run_playbook,
-        "ollama_models_import_cache",
-        extra_vars=cache_vars(tmp_path / "source", cache, tmp_path / "s", ["bge-m3"]),
-    )
+    seed_cache(tmp_path / "source", cache, "registry.ollama.ai/library/bge-m3/latest")
     manifest = json.loads((cache / "manifests/registry.ollama.ai/library/bge-m3/latest").read_text())
     lost = manifest["layers"][0]["digest"].replace(":", "-")
     (cache / "blobs" / lost).unlink()
