@@ -101,7 +101,8 @@ def test_a_dropped_pull_is_retried_and_resumed_not_restarted(run_playbook, ollam
 
 
 def test_ollama_down_fails_with_a_message_saying_what_to_check(run_playbook, ollama):
-    ollama.fault_api("refuse", seconds=30)
+    # Long enough to outlast a slow ansible-playbook start on a loaded machine; the fixture stops the double.
+    ollama.fault_api("refuse", seconds=300)
     run = run_playbook(
         "ollama_model_one",
         extra_vars={"ollama_url": ollama.url, "model": "tinyllama", "timeout": 5},
