@@ -41,10 +41,10 @@ sanity: setup ## ansible-test sanity for the collection's plugins (Python 3.11)
 	tests/bed/sanity.sh
 
 unit: setup ## pytest unit tests
-	pytest tests/unit
+	pytest -n 2 --dist loadfile tests/unit
 
 integration: bed ## pytest integration tests (real LiteLLM proxy, Ollama double)
-	pytest tests/integration
+	pytest -n 2 --dist loadfile tests/integration
 
 molecule: bed ## molecule scenarios: $(MOLECULE_SCENARIOS)
 	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario; done

@@ -27,8 +27,13 @@ class ModuleResult(dict):
 
 
 @pytest.fixture
-def run_module(capsys):
+def run_module(capsys, monkeypatch):
     """Run a module's main() with the given arguments; return what it printed as a dict."""
+    from ansible.module_utils import _internal  # noqa: PLC0415
+
+    # Once controller code is imported in this process (other tests import ansible.errors), module
+    # warnings would go to the controller's display instead of the result: run as on a managed host.
+    monkeypatch.setattr(_internal, "is_controller", False)
 
     def _run(main, args, check_mode=False, diff=False):
         if check_mode:
