@@ -131,7 +131,7 @@ def _faults(state: State, method: str, parts: list[str], body: dict[str, Any]) -
         if mode == "refuse":
             if state.runner is None:
                 return api.error(400, "refuse needs a runner")
-            state.runner.outage(float(seconds if seconds is not None else 5.0))
+            state.runner.request_outage(float(seconds if seconds is not None else 5.0))
             return _ok({"refusing_for": float(seconds if seconds is not None else 5.0)})
         if not (mode.isdigit() or mode in ("reset", "delay")):
             return api.error(400, "mode must be an HTTP status (e.g. 500, 503), reset, refuse or delay")

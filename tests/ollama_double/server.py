@@ -289,6 +289,9 @@ class Handler(BaseHTTPRequestHandler):
                     self.state, method, path, body if isinstance(body, dict) else {}, parse_qs(url.query)
                 )
                 self.send(reply)
+                if self.state.runner is not None:
+                    # A "refuse" outage starts only once its own control request has been answered.
+                    self.state.runner.start_pending_outage()
                 return
             routes = ROUTES.get(path)
             if routes is None:
@@ -368,6 +371,7 @@ class Runner:
         self.ready = threading.Event()
         self.stopping = threading.Event()
         self.reopen_at = 0.0
+        self.pending_outage: float | None = None
         self.bound: tuple[str, int] | None = None
         self._lock = threading.Lock()
 
@@ -412,6 +416,15 @@ class Runner:
                 server.drop_all()
                 with self._lock:
                     self.server = None
+
+    def request_outage(self, seconds: float) -> None:
+        """Schedule an outage for when the current control request has been answered."""
+        self.pending_outage = seconds
+
+    def start_pending_outage(self) -> None:
+        seconds, self.pending_outage = self.pending_outage, None
+        if seconds is not None:
+            self.outage(seconds)
 
     def outage(self, seconds: float) -> None:
         """Stop listening now and listen again after ``seconds`` (clients get "connection refused")."""

@@ -381,6 +381,30 @@ def test_api_fault_500_then_cleared(double):
     assert double.api("GET", "/api/tags").status == 200
 
 
+def test_refuse_outage_answers_its_control_request_then_refuses_then_reopens(tmp_path):
+    with OllamaDouble(tmp_path / "models") as double:
+        for _ in range(10):  # the outage must never swallow the answer to the request that asked for it
+            double.fault_api("refuse", seconds=0.5)
+            deadline = time.time() + 5
+            refused = False
+            while time.time() < deadline and not refused:
+                try:
+                    double.api("GET", "/api/version", timeout=2)
+                except ConnectionRefusedError:
+                    refused = True
+                except (ConnectionError, http.client.HTTPException):
+                    pass  # accepted while the listener was closing, then dropped
+            assert refused
+            deadline = time.time() + 10
+            while True:
+                try:
+                    assert double.api("GET", "/api/version", timeout=2).status == 200
+                    break
+                except (ConnectionError, http.client.HTTPException):
+                    assert time.time() < deadline, "the listener did not reopen"
+                    time.sleep(0.05)
+
+
 def test_models_survive_a_restart(tmp_path):
     models = tmp_path / "models"
     with OllamaDouble(models) as first:
