@@ -133,6 +133,18 @@ def ollama_argument_spec():
     }
 
 
+def _same_model(name, entries):
+    """The first entry (of /api/tags or /api/ps) naming the same model as `name`, or None."""
+    wanted = model_key(name)
+    for entry in entries:
+        try:
+            if model_key(entry.get("name") or entry.get("model") or "") == wanted:
+                return entry
+        except InvalidModelName:
+            continue
+    return None
+
+
 class OllamaClient(HttpApi):
     """The Ollama REST API calls the modules need."""
 
@@ -161,24 +173,11 @@ class OllamaClient(HttpApi):
 
     def find_installed(self, name, models=None):
         """The /api/tags entry that is the same model as `name`, or None."""
-        wanted = model_key(name)
-        for entry in self.installed_models() if models is None else models:
-            try:
-                if model_key(entry.get("name") or entry.get("model") or "") == wanted:
-                    return entry
-            except InvalidModelName:
-                continue
-        return None
+        return _same_model(name, self.installed_models() if models is None else models)
 
     def find_loaded(self, name):
-        wanted = model_key(name)
-        for entry in self.loaded_models():
-            try:
-                if model_key(entry.get("name") or entry.get("model") or "") == wanted:
-                    return entry
-            except InvalidModelName:
-                continue
-        return None
+        """The /api/ps entry that is the same model as `name`, or None."""
+        return _same_model(name, self.loaded_models())
 
     def delete(self, name):
         """DELETE /api/delete. Returns False when Ollama says the model is not there."""
