@@ -100,7 +100,7 @@ def test_a_dropped_pull_is_retried_and_resumed_not_restarted(run_playbook, ollam
     assert len(pulls(ollama)) == 2
 
 
-def test_ollama_down_fails_with_a_message_saying_what_to_check(run_playbook, ollama):
+def test_ollama_down_fails_with_a_message_saying_what_to_check_and_a_rerun_recovers(run_playbook, ollama):
     # Long enough to outlast a slow ansible-playbook start on a loaded machine; the fixture stops the double.
     ollama.fault_api("refuse", seconds=300)
     run = run_playbook(
@@ -112,6 +112,11 @@ def test_ollama_down_fails_with_a_message_saying_what_to_check(run_playbook, oll
     # Refused or timed out, depending on how the listener went away: both name the server and what to check.
     assert f"Ollama at {ollama.url}" in message
     assert "Check that it is running" in message
+
+    # Ollama is back: the same run now succeeds and pulls the model.
+    ollama.end_outage()
+    run_playbook("ollama_model_one", extra_vars={"ollama_url": ollama.url, "model": "tinyllama", "timeout": 5})
+    assert [m["name"] for m in ollama.api("GET", "/api/tags").json()["models"]] == ["tinyllama:latest"]
 
 
 @pytest.mark.parametrize(

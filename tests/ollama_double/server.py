@@ -399,11 +399,11 @@ class Runner:
         if settings.start_delay and settings.start_mode == "refuse":
             self.reopen_at = time.time() + settings.start_delay
         while not self.stopping.is_set():
-            wait = self.reopen_at - time.time()
-            if wait > 0:
-                self.stopping.wait(wait)
-                if self.stopping.is_set():
-                    break
+            # Polled, so that end_outage() can bring the listener back before its time.
+            while time.time() < self.reopen_at and not self.stopping.is_set():
+                self.stopping.wait(0.05)
+            if self.stopping.is_set():
+                break
             server = self._make()
             with self._lock:
                 self.server = server
@@ -433,6 +433,10 @@ class Runner:
             server = self.server
         if server is not None:
             threading.Thread(target=server.shutdown, daemon=True).start()
+
+    def end_outage(self) -> None:
+        """Listen again now (a test ends an outage it started with a long ``seconds``)."""
+        self.reopen_at = 0.0
 
     def stop(self) -> None:
         self.stopping.set()

@@ -248,6 +248,13 @@ class OllamaDouble:
         ``seconds``), or "delay" (answer late)."""
         self.control("POST", "fault/api", {"mode": mode, "seconds": seconds, "message": message})
 
+    def end_outage(self, timeout: float = 10) -> None:
+        """End a "refuse" outage now and wait until the double answers again (in-process doubles only)."""
+        if self._runner is None:
+            raise RuntimeError("end_outage needs an in-process double")
+        self._runner.end_outage()
+        wait_ready(self.host, self.port, timeout)
+
     def registry_offline(self, offline: bool = True) -> None:
         self.control("POST", "fault/registry-offline", {"offline": offline})
 
