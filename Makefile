@@ -11,7 +11,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
 # Molecule scenarios in the order make test runs them (cheapest proof first).
-MOLECULE_SCENARIOS ?= bed docker gpu default
+MOLECULE_SCENARIOS ?= bed docker gpu default fleet operations
 
 .PHONY: help setup bed lint sanity unit integration molecule test bench demo demo-destroy clean
 
