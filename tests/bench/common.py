@@ -38,9 +38,11 @@ def changed_counts(output):
 def inventory(scenario):
     """The inventory molecule wrote for a scenario that was created."""
     base = Path.home() / ".ansible" / "tmp"
-    for candidate in sorted(base.glob(f"molecule.*.{scenario}/inventory/ansible_inventory.yml")):
-        return str(candidate)
-    raise SystemExit(f"no molecule inventory for scenario {scenario}; was it created?")
+    # One directory per checkout that ran molecule: the one just written is this run's.
+    candidates = list(base.glob(f"molecule.*.{scenario}/inventory/ansible_inventory.yml"))
+    if not candidates:
+        raise SystemExit(f"no molecule inventory for scenario {scenario}; was it created?")
+    return str(max(candidates, key=lambda path: path.stat().st_mtime))
 
 
 def ollama_control(workstation, method, path, address="127.0.0.1"):
