@@ -10,8 +10,10 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # LiteLLM must not reach for a remote cost map at start-up (the network is closed here).
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
-# Molecule scenarios in the order make test runs them (cheapest proof first).
-MOLECULE_SCENARIOS ?= bed docker gpu default fleet operations
+# Molecule scenarios make test runs, MOLECULE_JOBS at a time, longest first so that the two lanes end together.
+MOLECULE_SCENARIOS ?= operations fleet default gpu docker bed
+MOLECULE_JOBS ?= 2
+export MOLECULE_JOBS
 
 .PHONY: help setup bed lint sanity unit integration molecule test bench demo demo-destroy clean
 
@@ -46,8 +48,8 @@ unit: setup ## pytest unit tests
 integration: bed ## pytest integration tests (real LiteLLM proxy, Ollama double)
 	pytest -n 2 --dist loadfile tests/integration
 
-molecule: bed ## molecule scenarios: $(MOLECULE_SCENARIOS)
-	for scenario in $(MOLECULE_SCENARIOS); do molecule test -s $$scenario; done
+molecule: bed ## molecule scenarios: $(MOLECULE_SCENARIOS), $(MOLECULE_JOBS) at a time
+	tests/bed/molecule-scenarios.sh $(MOLECULE_SCENARIOS)
 
 test: ## Everything, in order, stopping at the first failure
 	$(MAKE) lint
