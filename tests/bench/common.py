@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RECAP = re.compile(r"(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
 
@@ -30,7 +31,7 @@ def molecule(action, scenario):
 def changed_counts(output):
     """changed= per host, from the last play recap of an ansible-playbook or molecule converge output."""
     counts = {}
-    for match in RECAP.finditer(output):
+    for match in RECAP.finditer(ANSI.sub("", output)):
         counts[match.group(1)] = int(match.group(3))
     return counts
 
