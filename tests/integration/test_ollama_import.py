@@ -399,8 +399,6 @@ def seed_cache(source_dir, cache, manifest):
 
 # -- ollama_models role: seeding a running Ollama container from the cache --------------------------------
 
-docker_only = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI and engine")
-
 
 def docker(*args, check=True):
     result = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
@@ -459,7 +457,7 @@ class OllamaContainer:
 @pytest.fixture
 def ollama_container():
     if docker("image", "inspect", OLLAMA_IMAGE, check=False).returncode != 0:
-        pytest.skip(f"needs the {OLLAMA_IMAGE} image (make bed)")
+        pytest.fail(f"the {OLLAMA_IMAGE} image is missing: run make bed (make integration does)")
     container = OllamaContainer()
     try:
         yield container
@@ -467,7 +465,6 @@ def ollama_container():
         container.remove()
 
 
-@docker_only
 def test_seed_copies_only_the_missing_models_into_the_running_container(run_playbook, ollama_container, tmp_path):
     cache = tmp_path / "cache"
     with OllamaDouble(tmp_path / "source") as source:
@@ -561,7 +558,6 @@ def image_archive(tmp_path):
         docker("image", "rm", "--force", tag, check=False)
 
 
-@docker_only
 def test_image_archives_are_loaded_only_when_their_tags_are_missing(run_playbook, image_archive, tmp_path):
     tag, archive = image_archive
     cache = tmp_path / "image-cache"

@@ -7,7 +7,6 @@ i.e. `make bed`) on a private network and removes everything it created, volumes
 import json
 import os
 import secrets
-import shutil
 import subprocess
 import sys
 import time
@@ -25,8 +24,6 @@ from ollama_double import VERSION as DOUBLE_VERSION  # noqa: E402
 OLLAMA_IMAGE = os.environ.get("LLMSTACK_OLLAMA_DOUBLE_IMAGE", f"local/ollama-double:{DOUBLE_VERSION}")
 LITELLM_IMAGE = os.environ.get("LLMSTACK_LITELLM_IMAGE", "local/litellm:1.108.7")
 POSTGRES_IMAGE = os.environ.get("LLMSTACK_POSTGRES_IMAGE", "local/postgres:17")
-
-pytestmark = pytest.mark.skipif(shutil.which("docker") is None, reason="needs the docker CLI")
 
 
 def docker(*args, check=True, timeout=120):
