@@ -100,21 +100,20 @@ def restore_outcomes(tmp_path_factory):
     return run("restore.yml", RESTORE_CASES, tmp_path_factory.mktemp("restore"))
 
 
+def assert_failed_first_naming_the_variable(outcomes, cases, number):
+    outcome, changed = outcomes
+    host = f"case{number:02d}"
+    assert outcome[host] is not None, f"{cases[number][0]} did not fail"
+    _task, message = outcome[host]
+    assert cases[number][1] in message, message
+    assert changed[host] == []
+
+
 @pytest.mark.parametrize("number", range(len(BACKUP_CASES)))
 def test_bad_backup_input_fails_first_naming_the_variable(backup_outcomes, number):
-    outcome, changed = backup_outcomes
-    host = f"case{number:02d}"
-    assert outcome[host] is not None, f"{BACKUP_CASES[number][0]} did not fail"
-    _task, message = outcome[host]
-    assert BACKUP_CASES[number][1] in message, message
-    assert changed[host] == []
+    assert_failed_first_naming_the_variable(backup_outcomes, BACKUP_CASES, number)
 
 
 @pytest.mark.parametrize("number", range(len(RESTORE_CASES)))
 def test_bad_restore_input_fails_first_naming_the_variable(restore_outcomes, number):
-    outcome, changed = restore_outcomes
-    host = f"case{number:02d}"
-    assert outcome[host] is not None, f"{RESTORE_CASES[number][0]} did not fail"
-    _task, message = outcome[host]
-    assert RESTORE_CASES[number][1] in message, message
-    assert changed[host] == []
+    assert_failed_first_naming_the_variable(restore_outcomes, RESTORE_CASES, number)
