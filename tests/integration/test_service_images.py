@@ -276,3 +276,43 @@ def test_postgres_image_persists_and_authenticates(sandbox):
         "exit on SIGTERM", lambda: docker("inspect", "-f", "{{.State.Running}}", pg).stdout.strip() == "false", 30
     )
     assert exit_code(pg) == 0
+
+
+def test_postgres_image_trusts_loopback_and_asks_the_network_like_the_official_image(sandbox):
+    # docker-library/postgres: initdb runs without --auth flags (its pg_hba.conf trusts the socket, 127.0.0.1
+    # and ::1), and pg_setup_hba_conf appends one `host all all all scram-sha-256` line. So a password
+    # check through 127.0.0.1 inside the container proves nothing; only another address is asked.
+    password = secrets.token_hex(8)
+    env = {"POSTGRES_USER": "litellm", "POSTGRES_PASSWORD": password, "POSTGRES_DB": "litellm"}
+    pg = sandbox.run("db", POSTGRES_IMAGE, env=env)
+    wait_until(
+        "pg_isready",
+        lambda: docker("exec", pg, "pg_isready", "-U", "litellm", "-h", "127.0.0.1", check=False).returncode == 0,
+        60,
+    )
+    hba = docker("exec", pg, "sh", "-c", 'cat "$PGDATA/pg_hba.conf"').stdout
+    rules = [line.split() for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert rules == [
+        ["local", "all", "all", "trust"],
+        ["host", "all", "all", "127.0.0.1/32", "trust"],
+        ["host", "all", "all", "::1/128", "trust"],
+        ["local", "replication", "all", "trust"],
+        ["host", "replication", "all", "127.0.0.1/32", "trust"],
+        ["host", "replication", "all", "::1/128", "trust"],
+        ["host", "all", "all", "all", "scram-sha-256"],
+    ]
+
+    def login_inside(host, secret, sql="SELECT 1"):
+        return docker(
+            "exec", "-e", f"PGPASSWORD={secret}", pg, "psql", "-h", host, "-U", "litellm", "-d", "litellm",
+            "--no-password", "-Atc", sql, check=False,
+        )  # fmt: skip
+
+    assert login_inside("127.0.0.1", "wrong").returncode == 0, "loopback TCP must be trusted, as in postgres:17"
+    # The service's own name resolves to its address on the network: that connection is asked, with scram.
+    refused = login_inside("db", "wrong")
+    assert refused.returncode != 0 and "password authentication failed" in refused.stderr
+    assert login_inside("db", password).returncode == 0
+    # system_user (PostgreSQL 16+) names the method that authenticated the session: NULL when trusted.
+    assert login_inside("db", password, "SELECT system_user").stdout.strip() == "scram-sha-256:litellm"
+    assert login_inside("127.0.0.1", "wrong", "SELECT system_user IS NULL").stdout.strip() == "t"

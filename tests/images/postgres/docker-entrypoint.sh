@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Entrypoint of local/postgres (tests only): the official postgres image's contract on Debian's packages.
-# First start on an empty PGDATA: initdb with POSTGRES_USER as superuser and POSTGRES_PASSWORD, scram for
-# every TCP client, listen on all addresses, create POSTGRES_DB, run /docker-entrypoint-initdb.d/*.
+# First start on an empty PGDATA: initdb with POSTGRES_USER as superuser and POSTGRES_PASSWORD and initdb's
+# own pg_hba.conf (local socket, 127.0.0.1 and ::1 TRUSTED, as in the official image), then one appended
+# `host all all all <method>` line, listen on all addresses, create POSTGRES_DB, run /docker-entrypoint-initdb.d/*.
 # Then (and on every later start) run postgres in the foreground as the postgres user.
 set -Eeuo pipefail
 
@@ -39,10 +40,9 @@ if [ "$1" = postgres ]; then
   file_env POSTGRES_USER postgres
   file_env POSTGRES_DB "$POSTGRES_USER"
   file_env POSTGRES_INITDB_ARGS
-  : "${POSTGRES_HOST_AUTH_METHOD:=scram-sha-256}"
-
+  
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
-    if [ -z "$POSTGRES_PASSWORD" ] && [ "$POSTGRES_HOST_AUTH_METHOD" != trust ]; then
+    if [ -z "$POSTGRES_PASSWORD" ] && [ "${POSTGRES_HOST_AUTH_METHOD:-}" != trust ]; then
       cat >&2 <<'EOM'
 Error: Database is uninitialized and superuser password is not specified.
        You must specify POSTGRES_PASSWORD to a non-empty value for the superuser.
@@ -57,14 +57,23 @@ EOM
       pwfile=$(mktemp)
       printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
     fi
+    # No --auth flags, as in the official image: initdb's pg_hba.conf trusts the local socket AND TCP from
+    # 127.0.0.1 and ::1, so only a client from another address (another container) is asked for a password.
     # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of arguments
-    initdb --username="$POSTGRES_USER" ${pwfile:+--pwfile="$pwfile"} \
-      --auth-local=trust --auth-host="$POSTGRES_HOST_AUTH_METHOD" \
-      $POSTGRES_INITDB_ARGS -D "$PGDATA"
+    initdb --username="$POSTGRES_USER" ${pwfile:+--pwfile="$pwfile"} $POSTGRES_INITDB_ARGS -D "$PGDATA"
     [ -z "$pwfile" ] || rm -f "$pwfile"
 
     printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
-    printf 'host all all all %s\n' "$POSTGRES_HOST_AUTH_METHOD" >>"$PGDATA/pg_hba.conf"
+    # The official image's pg_setup_hba_conf: the method defaults to the server's password_encryption
+    # (scram-sha-256 from PostgreSQL 14) and is APPENDED after initdb's trusted loopback lines.
+    : "${POSTGRES_HOST_AUTH_METHOD:=$(postgres -C password_encryption)}"
+    {
+      printf '\n'
+      if [ "$POSTGRES_HOST_AUTH_METHOD" = trust ]; then
+        printf '# warning trust is enabled for all connections\n'
+      fi
+      printf 'host all all all %s\n' "$POSTGRES_HOST_AUTH_METHOD"
+    } >>"$PGDATA/pg_hba.conf"
 
     # A temporary server on the Unix socket only, to create the database and run the init scripts.
     pg_ctl -D "$PGDATA" -o "-c listen_addresses=''" -w start
