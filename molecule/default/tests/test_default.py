@@ -135,13 +135,38 @@ def test_the_tiers_models_are_in_ollama_and_the_seeds_model_was_kept(host):
     assert "qwen2.5:0.5b" in names, "the model downloaded by the seed stack was lost"
 
 
-def test_the_seeds_database_row_survived_and_the_env_password_opens_it(host):
+def stack_network_and_db_image(host):
+    db = host.check_output(f"{COMPOSE} ps --quiet db").strip()
+    networks = host.check_output(
+        "docker inspect --format '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}} {{end}}' %s", db
+    ).split()
+    assert len(networks) == 1, networks
+    return networks[0], host.check_output("docker inspect --format '{{.Config.Image}}' %s", db).strip()
+
+
+def test_the_seeds_database_opens_with_the_env_database_url_from_another_container(host):
+    # What LiteLLM does: DATABASE_URL from .env, to db:5432 over the stack's network, with scram. The seed's
+    # volume was created with the seed's password, so this passes only if the takeover reset it.
+    network, image = stack_network_and_db_image(host)
     out = host.check_output(
-        f'set -a; . {STACK}/.env; {COMPOSE} exec -T --env PGPASSWORD="$LITELLM_DB_PASSWORD" db '
-        "psql --host=127.0.0.1 --username=llmproxy --dbname=litellm --tuples-only --no-align "
-        "--command='SELECT note FROM seed_marker'"
+        f"set -a; . {STACK}/.env; docker run --rm --network %s --env DATABASE_URL --entrypoint sh %s -c "
+        '\'exec psql "$DATABASE_URL" --no-psqlrc --tuples-only --no-align '
+        '--command="SELECT note || chr(124) || coalesce(system_user, chr(45)) FROM seed_marker"\'',
+        network,
+        image,
     )
-    assert out.strip() == "written by the seed stack"
+    assert out.strip() == "written by the seed stack|scram-sha-256:llmproxy"
+
+
+def test_the_seeds_old_password_no_longer_opens_the_database_over_the_network(host):
+    network, image = stack_network_and_db_image(host)
+    refused = host.run(
+        "docker run --rm --network %s --env PGPASSWORD=seed-era-password --entrypoint psql %s "
+        "--host=db --username=llmproxy --dbname=litellm --no-password --command='SELECT 1'",
+        network,
+        image,
+    )
+    assert refused.rc != 0 and "password authentication failed" in refused.stderr
 
 
 def test_compose_file_reserves_no_gpu_on_the_cpu_tier(host):
