@@ -38,6 +38,8 @@ def test_build_install_and_document(tmp_path):
         "Makefile",
         ".ci",
         "constraints-dev.txt",
+        "scripts",
+        "requirements-controller.txt",
         "ansible.cfg",
     ):
         assert not any(n == excluded or n.startswith(excluded + "/") for n in names), excluded
