@@ -66,12 +66,21 @@ def test_the_marker_row_survived_volume_loss_upgrade_and_rollback(host):
     assert out.strip() == "written before the first backup"
 
 
-def test_the_restored_env_password_still_opens_the_database(host):
+def test_the_restored_env_database_url_opens_the_database_from_another_container(host):
+    # As LiteLLM connects: DATABASE_URL from .env, to db:5432 over the stack's network (scram); 127.0.0.1
+    # inside the db container is trusted whatever the password and would prove nothing.
+    db = host.check_output(f"{COMPOSE} ps --quiet db").strip()
+    network = host.check_output(
+        "docker inspect --format '{{range $name, $_ := .NetworkSettings.Networks}}{{$name}}{{end}}' %s", db
+    ).strip()
+    image = host.check_output("docker inspect --format '{{.Config.Image}}' %s", db).strip()
     out = host.check_output(
-        f'set -a; . {STACK}/.env; {COMPOSE} exec -T --env PGPASSWORD="$LITELLM_DB_PASSWORD" db '
-        "psql --host=127.0.0.1 --username=llmproxy --dbname=litellm --tuples-only --no-align --command='SELECT 1'"
+        f"set -a; . {STACK}/.env; docker run --rm --network %s --env DATABASE_URL --entrypoint sh %s -c "
+        '\'exec psql "$DATABASE_URL" --no-psqlrc --tuples-only --no-align --command="SELECT note FROM ops_marker"\'',
+        network,
+        image,
     )
-    assert out.strip() == "1"
+    assert out.strip() == "written before the first backup"
 
 
 def test_retention_left_the_newest_two_complete_backups(host, backups):
