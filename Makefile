@@ -30,6 +30,8 @@ $(VENV)/.installed: requirements-dev.txt constraints-dev.txt
 bed: setup ## Docker engine, base image and stand-in images for the tests (reused when present)
 	tests/bed/ensure-docker.sh
 	tests/bed/build-base-image.sh
+	LLMSTACK_BASE_IMAGE=local/debian-bookworm:base LLMSTACK_BASE_SUITE=bookworm tests/bed/build-base-image.sh
+	tests/bed/ensure-compose.sh
 	tests/bed/build-service-images.sh
 
 lint: setup ## ansible-lint (production profile), ruff, yamllint, changelog fragments

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build local/debian-trixie:base with debootstrap when it is missing; reuse it when present.
+# Build local/debian-trixie:base with debootstrap when it is missing; reuse it when present. The bed also
+# builds local/debian-bookworm:base (LLMSTACK_BASE_IMAGE, LLMSTACK_BASE_SUITE=bookworm) for PostgreSQL 15.
 # No registry is reachable from the test machines, so every image the bed uses starts here.
 set -euo pipefail
 

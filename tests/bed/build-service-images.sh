@@ -2,12 +2,14 @@
 # Build the stand-in service images of the test bed (tests only, never defaults of the collection):
 #   local/ollama-double:<version>  the Ollama double behind an `ollama` CLI (stands in for ollama/ollama)
 #   local/litellm:<version>        the real LiteLLM proxy from PyPI      (stands in for ghcr.io/berriai/litellm)
-#   local/postgres:17              Debian's PostgreSQL 17                (stands in for postgres:17)
-# All FROM the bed's base image (no registry is reachable). An image is rebuilt only when its tag is
+#   local/postgres:17              Debian trixie's PostgreSQL 17         (stands in for postgres:17)
+#   local/postgres:15              Debian bookworm's PostgreSQL 15       (stands in for postgres:15: the old major
+#                                  of the major-upgrade test), FROM local/debian-bookworm:base
+# All FROM the bed's base images (no registry is reachable). An image is rebuilt only when its tag is
 # missing or its build context changed: each image carries the sha256 of its context (plus the base image
 # ID) in the label io.llmstack.bed.context. LLMSTACK_BUILD_NO_CACHE=1 rebuilds them all, without Docker's
 # layer cache (fresh apt and pip downloads).
-# Usage: build-service-images.sh [ollama-double|litellm|postgres]...
+# Usage: build-service-images.sh [ollama-double|litellm|postgres|postgres-15]...
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -22,13 +24,12 @@ declare -A tags=(
   [ollama-double]=${LLMSTACK_OLLAMA_DOUBLE_IMAGE:-local/ollama-double:$double_version}
   [litellm]=${LLMSTACK_LITELLM_IMAGE:-local/litellm:$litellm_version}
   [postgres]=${LLMSTACK_POSTGRES_IMAGE:-local/postgres:17}
+  [postgres-15]=${LLMSTACK_POSTGRES_15_IMAGE:-local/postgres:15}
 )
+# The base image and build context (tests/images/<dir>) of an image, where they are not $base and its name.
+declare -A bases=([postgres-15]=${LLMSTACK_BOOKWORM_BASE_IMAGE:-local/debian-bookworm:base})
+declare -A contexts=([postgres-15]=postgres)
 
-if ! docker image inspect "$base" >/dev/null 2>&1; then
-  echo "bed: base image $base is missing; run tests/bed/build-base-image.sh first" >&2
-  exit 1
-fi
-base_id=$(docker image inspect -f '{{.Id}}' "$base")
 workdir=$(mktemp -d /var/tmp/llmstack-images.XXXXXX)
 trap 'rm -rf "$workdir"' EXIT
 
@@ -36,7 +37,7 @@ trap 'rm -rf "$workdir"' EXIT
 # elsewhere in the checkout, or from this machine for the CA bundle).
 assemble() {
   local name=$1 ctx=$2
-  cp -a "$repo/tests/images/$name/." "$ctx/"
+  cp -a "$repo/tests/images/${contexts[$name]:-$name}/." "$ctx/"
   case "$name" in
     ollama-double)
       mkdir "$ctx/ollama_double"
@@ -50,8 +51,8 @@ assemble() {
 
 # The identity of a build: every context file except the machine's CA bundle, the base image, the args.
 context_hash() {
-  local ctx=$1
-  shift
+  local ctx=$1 base_id=$2
+  shift 2
   {
     (cd "$ctx" && find . -type f ! -name bed-ca.crt -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
     echo "base $base_id"
@@ -60,14 +61,21 @@ context_hash() {
 }
 
 build() {
-  local name=$1 tag=${tags[$1]} ctx hash current old_id reason start seconds size log
+  local name=$1 tag=${tags[$1]} from=${bases[$1]:-$base} base_id ctx hash current old_id reason start seconds size log
   local -a args=()
-  [ "$name" = litellm ] && args=(--build-arg "LITELLM_VERSION=$litellm_version")
+  if ! base_id=$(docker image inspect -f '{{.Id}}' "$from" 2>/dev/null); then
+    echo "bed: base image $from is missing; run tests/bed/build-base-image.sh first" >&2
+    return 1
+  fi
+  case "$name" in
+    litellm) args=(--build-arg "LITELLM_VERSION=$litellm_version") ;;
+    postgres-15) args=(--build-arg PG_MAJOR=15 --build-arg "BASE_IMAGE=$from") ;;
+  esac
   ctx=$workdir/$name
   log=$workdir/$name.log
   mkdir "$ctx"
   assemble "$name" "$ctx"
-  hash=$(context_hash "$ctx" "${args[@]}")
+  hash=$(context_hash "$ctx" "$base_id" "${args[@]}")
   current=$(docker image inspect -f "{{ index .Config.Labels \"$label\" }}" "$tag" 2>/dev/null || true)
   if [ "$current" = "$hash" ] && [ -z "${LLMSTACK_BUILD_NO_CACHE:-}" ]; then
     echo "bed: $tag is up to date (context $hash)"
@@ -98,7 +106,7 @@ build() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(ollama-double litellm postgres)
+[ ${#names[@]} -gt 0 ] || names=(ollama-double litellm postgres postgres-15)
 for name in "${names[@]}"; do
   if [ -z "${tags[$name]:-}" ]; then
     echo "bed: unknown image $name (known: ${!tags[*]})" >&2
