@@ -14,6 +14,7 @@ PACKAGES = [
 PINNED = "1.17.8-1"
 BASE_IMAGE = os.environ.get("LLMSTACK_BASE_IMAGE") or "local/debian-trixie:base"
 SOURCES = "/etc/apt/sources.list.d/nvidia-container-toolkit.sources"
+HOOK_LOG = "/var/log/stand-in-nvidia-container-runtime-hook.log"
 
 
 def test_simulated_gpu_answers_the_query_nvidia_gpu_info_runs(host):
@@ -91,8 +92,17 @@ def test_a_container_runs_with_the_nvidia_runtime(host):
 
 
 def test_a_container_runs_with_gpus_all_through_the_stand_in_hook(host):
-    out = host.check_output(f"docker run --rm --gpus all {BASE_IMAGE} printenv NVIDIA_VISIBLE_DEVICES")
-    assert out == "all"
+    """dockerd ran the (stand-in) hook for --gpus, which gave the container the simulated card's nvidia-smi."""
+    command = "printenv NVIDIA_VISIBLE_DEVICES; nvidia-smi --query-gpu=name --format=csv"
+    container = host.check_output(f"docker create --gpus all {BASE_IMAGE} sh -c '{command}'")
+    try:
+        out = host.check_output(f"docker start --attach {container}").splitlines()
+    finally:
+        host.run(f"docker rm --force {container}")
+    assert out[0] == "all"
+    assert "NVIDIA GeForce RTX 4090" in out[1]
+    calls = [json.loads(line) for line in host.file(HOOK_LOG).content_string.splitlines()]
+    assert [call["args"] for call in calls if call["id"] == container] == [["prestart"]]
 
 
 def test_cdi_spec_was_generated(host):

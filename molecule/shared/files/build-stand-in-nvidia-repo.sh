@@ -3,10 +3,13 @@
 # NVIDIA's own (<root>/libnvidia-container/stable/deb/<arch>/ and <root>/libnvidia-container/gpgkey),
 # so the nvidia_container_toolkit role installs from it exactly as from a lab mirror of NVIDIA's.
 # The packages are NOT NVIDIA's: they hold small scripts (nvidia-ctk, nvidia-container-runtime that
-# execs runc, a no-op OCI hook) so Docker can be configured and run non-GPU containers through them.
-# Usage: build-stand-in-repo.sh ROOT VERSION...   (runs inside the workstation; needs dpkg-deb and gpg)
+# execs runc, and an OCI hook that records its call and gives the container the simulated nvidia-smi,
+# see stand-in-nvidia-container-runtime-hook.py) so Docker can be configured and run containers through them.
+# Usage: build-stand-in-nvidia-repo.sh ROOT VERSION...
+# (runs inside the workstation, next to stand-in-nvidia-container-runtime-hook.py; needs dpkg-deb and gpg)
 set -eu
 
+here=$(cd "$(dirname "$0")" && pwd)
 root=$1
 shift
 arch=$(dpkg --print-architecture)
@@ -28,15 +31,15 @@ stand_in_package() { # name version depends description
     echo "Section: utils"
     echo "Priority: optional"
     echo "Description: STAND-IN for tests, not NVIDIA's package: $description"
-    echo " Built by the llmstack.gateway molecule scenario gpu for a simulated GPU host."
+    echo " Built by the llmstack.gateway molecule scenarios for a simulated GPU host."
   } >"$dir/DEBIAN/control"
-  echo "Stand-in $name $version for the llmstack.gateway gpu scenario; not NVIDIA software." \
+  echo "Stand-in $name $version for the llmstack.gateway molecule scenarios; not NVIDIA software." \
     >"$dir/usr/share/doc/$name/STAND-IN"
 }
 
 script() { # package-dir path body
   mkdir -p "$(dirname "$1$2")"
-  printf '#!/bin/sh\n# STAND-IN for tests (llmstack.gateway molecule scenario gpu), not NVIDIA software.\n%s\n' "$3" >"$1$2"
+  printf '#!/bin/sh\n# STAND-IN for tests (llmstack.gateway molecule scenarios), not NVIDIA software.\n%s\n' "$3" >"$1$2"
   chmod 0755 "$1$2"
 }
 
@@ -67,8 +70,11 @@ CTK
 
   stand_in_package nvidia-container-toolkit "$version" \
     "nvidia-container-toolkit-base (= $version), libnvidia-container-tools (>= $version)" "NVIDIA Container Toolkit"
-  # Docker's --gpus runs this as an OCI prestart hook; the stand-in reads the state and does nothing.
-  script "$work/nvidia-container-toolkit-$version" /usr/bin/nvidia-container-runtime-hook 'cat >/dev/null; exit 0'
+  # dockerd registers its `nvidia` device driver only when this is on PATH, and runs it as an OCI
+  # prestart hook for --gpus / compose GPU reservations (moby daemon/nvidia_linux.go).
+  mkdir -p "$work/nvidia-container-toolkit-$version/usr/bin"
+  install -m 0755 "$here/stand-in-nvidia-container-runtime-hook.py" \
+    "$work/nvidia-container-toolkit-$version/usr/bin/nvidia-container-runtime-hook"
 
   for dir in "$work"/*-"$version"; do
     package=$(basename "$dir" "-$version")
