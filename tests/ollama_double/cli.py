@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from . import server
+from . import gpu, server
 from . import state as state_mod
 
 NOT_RUNNING = "could not connect to ollama server, run 'ollama serve' to start it"
@@ -212,6 +212,17 @@ def cmd_version() -> int:
     return 0
 
 
+def discover_gpus(settings: state_mod.Settings) -> None:
+    """Like Ollama: use the GPUs the container can see, else the CPU (see gpu.py)."""
+    cards = gpu.discover()
+    settings.gpu = 1.0 if cards else 0.0
+    settings.gpus = [card.as_dict() for card in cards]
+    for card in cards:
+        print(card.log_line(), file=sys.stderr)
+    if not cards:
+        print('msg="no compatible GPUs were discovered"', file=sys.stderr)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = state_mod.Settings.from_env()
     settings.verbose = True
@@ -225,6 +236,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings.catalog_files.extend(args.catalog)
     if args.gpu is not None:
         settings.gpu = state_mod.gpu_fraction(args.gpu)
+    elif "OLLAMA_DOUBLE_GPU" not in os.environ:
+        discover_gpus(settings)
     if args.pull_delay is not None:
         settings.pull_delay = args.pull_delay
     if args.chunk_size is not None:

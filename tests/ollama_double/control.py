@@ -27,6 +27,7 @@ def snapshot(state: State) -> dict[str, Any]:
             "version": state.settings.version,
             "models_dir": state.store.root,
             "gpu": state.settings.gpu,
+            "gpus": state.settings.gpus,
             "pull_delay": state.settings.pull_delay,
             "chunk_size": state.settings.chunk_size,
             "token_delay": state.settings.token_delay,

@@ -46,6 +46,8 @@ class Settings:
     catalog_files: list[str] = dataclasses.field(default_factory=list)
     version: str = VERSION
     gpu: float = 0.0
+    # The cards discovered at start-up (gpu.Gpu.as_dict()); their free memory caps size_vram. Empty: no cap.
+    gpus: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     pull_delay: float = 0.0  # seconds slept after each chunk of a simulated blob download
     chunk_size: int = 16 * 1024
     token_delay: float = 0.0  # seconds slept between streamed chat/generate chunks
@@ -233,7 +235,7 @@ class State:
                     model=model,
                     display=model.name.display(),
                     size=size,
-                    size_vram=int(size * self.settings.gpu),
+                    size_vram=self._vram_for(size),
                     context_length=ctx,
                     keep_alive=duration,
                     expires_at=now,
@@ -244,6 +246,15 @@ class State:
             current.last_used = now
             current.expires_at = expiry(now, duration)
             return current
+
+    def _vram_for(self, size: int) -> int:
+        """The part of a model that goes to VRAM: the GPU share, within what the cards have left."""
+        wanted = int(size * self.settings.gpu)
+        if not self.settings.gpus:
+            return wanted
+        free = sum(card["free_mib"] for card in self.settings.gpus) * 1024 * 1024
+        used = sum(loaded.size_vram for loaded in self.loaded.values())
+        return max(0, min(wanted, free - used))
 
     def finish_use(self, loaded: Loaded) -> None:
         """After a request: a keep_alive of 0 unloads at once, anything else starts the idle timer."""
