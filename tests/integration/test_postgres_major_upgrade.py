@@ -1,5 +1,5 @@
-"""A PostgreSQL major upgrade as a user meets it: the volume holds PostgreSQL 15 data (the real Debian bookworm
-server, local/postgres:15) and litellm_stack_postgres_image becomes PostgreSQL 17 (Debian trixie's,
+"""A PostgreSQL major upgrade as a user meets it: a stack deployed with PostgreSQL 15 (the real Debian bookworm
+server, local/postgres:15), then litellm_stack_postgres_image becomes PostgreSQL 17 (Debian trixie's,
 local/postgres:17). The whole litellm_stack role runs on this host's Docker engine, in a private project with
 its own volumes, directory and loopback port; everything it created is removed at the end.
 """
@@ -9,7 +9,6 @@ import os
 import secrets
 import shutil
 import subprocess
-import time
 
 import pytest
 from conftest import free_port
@@ -69,34 +68,43 @@ class Stack:
     def compose(self, *args, **kwargs):
         return docker("compose", "--project-directory", str(self.dir), *args, **kwargs)
 
-    def seed(self):
-        """The old install's volume: initialised by PostgreSQL 15, holding a marker row."""
-        name = f"{self.project}-seed"
-        docker("volume", "create", self.volume)
-        docker(
-            "run", "-d", "--name", name, "--network", "none", "-v", f"{self.volume}:/var/lib/postgresql/data",
-            "-e", "POSTGRES_USER=llmproxy", "-e", "POSTGRES_DB=litellm",
-            "-e", f"POSTGRES_PASSWORD={secrets.token_hex(8)}", OLD_IMAGE,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while docker(
-                "exec", name, "pg_isready", "-h", "127.0.0.1", "-U", "llmproxy", "-d", "litellm", check=False
-            ).returncode:
-                assert time.monotonic() < deadline, docker("logs", name).stderr
-                time.sleep(0.5)
-            sql = f"CREATE TABLE marker (note text); INSERT INTO marker VALUES ('{MARKER}');"
-            docker("exec", name, "psql", "-v", "ON_ERROR_STOP=1", "-U", "llmproxy", "-d", "litellm", "-c", sql)
-        finally:
-            docker("stop", name)
-            docker("rm", name)
+    def psql(self, query):
+        """A query through the stack's own db service, as the database user over the container's socket."""
+        argv = [
+            "exec",
+            "-T",
+            "db",
+            "psql",
+            "-U",
+            "llmproxy",
+            "-d",
+            "litellm",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-tA",
+            "-c",
+            query,
+        ]
+        return self.compose(*argv).stdout.strip()
+
+    def db_container(self):
+        """The db service's container: its image and the volumes it mounts."""
+        found = json.loads(docker("inspect", self.compose("ps", "--quiet", "db").stdout.strip()).stdout)[0]
+        return (
+            found["Config"]["Image"],
+            [mount["Name"] for mount in found["Mounts"]],
+            found["State"]["Health"]["Status"],
+        )
+
+    def volumes(self):
+        """This stack's volumes (other tests share this host's engine)."""
+        return {volume for volume in volumes() if volume.startswith(self.project)}
 
     def close(self):
         if (self.dir / "docker-compose.yml").exists():
             self.compose("down", "--volumes", "--remove-orphans", check=False)
-        for volume in volumes():
-            if volume.startswith(self.project):
-                docker("volume", "rm", "--force", volume, check=False)
+        for volume in self.volumes():
+            docker("volume", "rm", "--force", volume, check=False)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
@@ -106,55 +114,54 @@ def stack(tmp_path):
         assert docker("image", "inspect", image, check=False).returncode == 0, f"{image} missing: run `make bed`"
     stack = Stack(tmp_path)
     try:
-        stack.seed()
         yield stack
     finally:
         stack.close()
 
 
-def test_major_upgrade_stops_with_the_steps_before_changing_anything(stack, run_playbook):
-    before = volumes()
-    run = run_playbook(
+def test_major_upgrade_15_to_17_stops_or_carries_the_data_and_keeps_the_old_volume(stack, run_playbook):
+    # A stack the role deployed with PostgreSQL 15, holding a marker row.
+    run_playbook("litellm_stack_deploy", extra_vars={**stack.vars, "litellm_stack_postgres_image": OLD_IMAGE})
+    stack.psql(f"CREATE TABLE marker (note text); INSERT INTO marker VALUES ('{MARKER}')")
+    compose_file = (stack.dir / "docker-compose.yml").read_text()
+    before = stack.volumes()
+
+    # litellm_stack_postgres_image becomes 17. With `stop`: the steps, and nothing changed.
+    stop = run_playbook(
         "litellm_stack_deploy",
         extra_vars={**stack.vars, "litellm_stack_postgres_major_upgrade": "stop"},
         expect_rc=2,
     )
-    message = run.result(ROLE + "Stop here with the steps, when litellm_stack_postgres_major_upgrade is stop")["msg"]
+    message = stop.result(ROLE + "Stop here with the steps, when litellm_stack_postgres_major_upgrade is stop")["msg"]
     assert f"Volume {stack.volume} holds PostgreSQL 15 data" in message
     assert "nothing was changed" in message
     assert f"--volume {stack.volume}:/var/lib/postgresql/data {OLD_IMAGE}" in message
     assert "pg_dump --username=llmproxy --dbname=litellm --format=custom" in message
     assert f"litellm_stack_postgres_volume: {stack.volume}-pg17" in message
     assert "pg_restore --username=llmproxy --dbname=litellm" in message
-    assert run.stats.get("changed", 0) == 0
-    assert volumes() == before
-    assert pg_version(stack.volume) == "15"
-    assert not (stack.dir / "docker-compose.yml").exists()
-    assert docker("ps", "-a", "-q", "--filter", f"label=com.docker.compose.project={stack.project}").stdout == ""
+    assert stop.stats.get("changed", 0) == 0
+    assert (stack.dir / "docker-compose.yml").read_text() == compose_file
+    assert stack.volumes() == before
+    assert stack.db_container() == (OLD_IMAGE, [stack.volume], "healthy")
 
-
-def test_major_upgrade_carries_the_data_to_a_new_volume_and_keeps_the_old_one(stack, run_playbook):
+    # Check mode says what it would do, and does nothing.
     new_volume = f"{stack.volume}-pg17"
-
     check = run_playbook("litellm_stack_deploy", extra_vars=stack.vars, check=True)
     assert check.result(ROLE + "Say what check mode would carry across")["changed"]
-    assert new_volume not in volumes()
-    assert pg_version(stack.volume) == "15"
+    assert stack.volumes() == before
+    assert stack.db_container() == (OLD_IMAGE, [stack.volume], "healthy")
 
+    # The default, migrate: the data is carried to a new volume of 17, served by the stack's db service.
     run = run_playbook("litellm_stack_deploy", extra_vars=stack.vars)
     assert (stack.dir / ".postgres-volume").read_text() == new_volume + "\n"
     assert pg_version(new_volume) == "17"
+    assert stack.db_container() == (NEW_IMAGE, [new_volume], "healthy")
+    assert stack.psql("SELECT current_setting('server_version_num')::int / 10000, note FROM marker") == f"17|{MARKER}"
     # The old volume is kept as it was, and named at the end of the run.
     assert pg_version(stack.volume) == "15"
     kept = run.result(ROLE + "Name the kept volumes of earlier PostgreSQL major versions")["msg"]
     assert f"Kept {stack.volume} " in kept and f"docker volume rm {stack.volume}" in kept
-    # The stack's own db service serves the marker row from the new volume, as PostgreSQL 17.
-    db = stack.compose("ps", "--quiet", "db").stdout.strip()
-    assert [m["Name"] for m in json.loads(docker("inspect", "--format", "{{json .Mounts}}", db).stdout)] == [new_volume]
-    assert docker("inspect", "--format", "{{.State.Health.Status}}", db).stdout.strip() == "healthy"
-    query = "SELECT current_setting('server_version_num')::int / 10000, note FROM marker"
-    answer = stack.compose("exec", "-T", "db", "psql", "-U", "llmproxy", "-d", "litellm", "-tA", "-c", query)
-    assert answer.stdout.strip() == f"17|{MARKER}"
+    assert not list(stack.dir.glob("*.dump*")), "the dump is deleted once restored"
 
     again = run_playbook("litellm_stack_deploy", extra_vars=stack.vars)
     assert again.stats.get("changed", 0) == 0, again.stdout[-3000:]
