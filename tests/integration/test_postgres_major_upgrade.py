@@ -135,7 +135,9 @@ def test_major_upgrade_15_to_17_stops_or_carries_the_data_and_keeps_the_old_volu
     message = stop.result(ROLE + "Stop here with the steps, when litellm_stack_postgres_major_upgrade is stop")["msg"]
     assert f"Volume {stack.volume} holds PostgreSQL 15 data" in message
     assert "nothing was changed" in message
-    assert f"--volume {stack.volume}:/var/lib/postgresql/data {OLD_IMAGE}" in message
+    assert (
+        f"--env PGDATA=/var/lib/postgresql/data --volume {stack.volume}:/var/lib/postgresql/data {OLD_IMAGE}" in message
+    )
     assert "pg_dump --username=llmproxy --dbname=litellm --format=custom" in message
     assert f"litellm_stack_postgres_volume: {stack.volume}-pg17" in message
     assert "pg_restore --username=llmproxy --dbname=litellm" in message

@@ -39,6 +39,10 @@ def test_cpu_tier_reserves_no_gpu_and_keeps_ollama_and_the_db_private(run_playbo
     assert compose["services"]["litellm"]["ports"] == ["0.0.0.0:4444:4000"]
     assert compose["volumes"]["ollama_data"]["name"] == "litellm_ollama_data"
     assert compose["volumes"]["postgres_data"]["name"] == "litellm_postgres_data"
+    # postgres:18 moved its default PGDATA off the volume's path; the stack pins it to where the volume is.
+    db = compose["services"]["db"]
+    assert db["volumes"] == [f"postgres_data:{db['environment']['PGDATA']}"]
+    assert db["environment"]["PGDATA"] == "/var/lib/postgresql/data"
     assert "networks" not in compose or all(not n.get("external") for n in compose["networks"].values())
     assert ollama["environment"]["OLLAMA_FLASH_ATTENTION"] == "0"
     assert "OLLAMA_GPU_OVERHEAD" not in ollama["environment"]
