@@ -11,7 +11,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 
 # Molecule scenarios make test runs, MOLECULE_JOBS at a time, longest first so that the two lanes end together.
-MOLECULE_SCENARIOS ?= workstation operations fleet default gpu docker bed
+MOLECULE_SCENARIOS ?= operations fleet workstation default gpu docker bed
 MOLECULE_JOBS ?= 2
 export MOLECULE_JOBS
 
