@@ -5,11 +5,13 @@ import json
 import os
 import socket
 import subprocess
-import urllib.error
-import urllib.request
+import sys
 from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from gateway_client import call, read_master_key, workstation_address
 
 STACK = "/opt/litellm-stack"
 COMPOSE = f"docker compose --project-directory {STACK}"
@@ -19,34 +21,12 @@ REPO = Path(__file__).resolve().parents[3]
 
 @pytest.fixture(scope="module")
 def address(host):
-    """The workstation's address as other machines on its network see it."""
-    name = host.backend.get_hostname()
-    out = subprocess.run(
-        ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return out[0]
+    return workstation_address(host)
 
 
 @pytest.fixture(scope="module")
 def master_key(host):
-    env = host.file(f"{STACK}/.env").content_string
-    line = next(line for line in env.splitlines() if line.startswith("LITELLM_MASTER_KEY="))
-    return line.split("=", 1)[1].strip("'")
-
-
-def call(url, payload=None, key=None):
-    request = urllib.request.Request(url, data=json.dumps(payload).encode() if payload else None)
-    request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return read_master_key(host, STACK)
 
 
 def reachable(address, port):

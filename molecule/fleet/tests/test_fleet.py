@@ -4,6 +4,7 @@ firewall, a fleet report on the controller, and a failing canary that stops a ro
 import json
 import os
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -11,6 +12,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from gateway_client import container_address as address
+from gateway_client import read_master_key
 
 testinfra_hosts = ["llmstack-fleet-gw"]
 
@@ -21,16 +26,6 @@ REPO = Path(__file__).resolve().parents[3]
 
 def in_workstation(name, *argv, check=True):
     return subprocess.run(["docker", "exec", name, *argv], capture_output=True, text=True, check=check)
-
-
-def address(name):
-    out = subprocess.run(
-        ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
-    return out[0]
 
 
 def python_in(name, code, check=True):
@@ -65,9 +60,7 @@ def can_connect(source, target, port=11434):
 
 @pytest.fixture(scope="module")
 def master_key(host):
-    env = host.file(f"{STACK}/.env").content_string
-    line = next(line for line in env.splitlines() if line.startswith("LITELLM_MASTER_KEY="))
-    return line.split("=", 1)[1].strip("'")
+    return read_master_key(host, STACK)
 
 
 def chat(key, prompt="Say hello"):

@@ -3,11 +3,13 @@ the NVIDIA runtime, a GPU reservation that dockerd hands to the (stand-in) toolk
 simulated card, and the three gpu_high models answering through the gateway."""
 
 import json
-import subprocess
-import urllib.error
-import urllib.request
+import sys
+from pathlib import Path
 
 import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
+from gateway_client import call, read_master_key, workstation_address
 
 STACK = "/opt/litellm-stack"
 COMPOSE = f"docker compose --project-directory {STACK}"
@@ -18,33 +20,12 @@ GPU_HIGH_MODELS = {"tinyllama": "chat", "gpt-oss-20b": "chat", "bge-m3": "embedd
 
 @pytest.fixture(scope="module")
 def gateway(host):
-    name = host.backend.get_hostname()
-    address = subprocess.run(
-        ["docker", "inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", name],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[0]
-    return f"http://{address}:4444"
+    return f"http://{workstation_address(host)}:4444"
 
 
 @pytest.fixture(scope="module")
 def master_key(host):
-    env = host.file(f"{STACK}/.env").content_string
-    line = next(line for line in env.splitlines() if line.startswith("LITELLM_MASTER_KEY="))
-    return line.split("=", 1)[1].strip("'")
-
-
-def call(url, payload=None, key=None):
-    request = urllib.request.Request(url, data=json.dumps(payload).encode() if payload else None)
-    request.add_header("Content-Type", "application/json")
-    if key:
-        request.add_header("Authorization", f"Bearer {key}")
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return response.status, json.load(response)
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    return read_master_key(host, STACK)
 
 
 def ollama(host, path):
