@@ -143,6 +143,7 @@ from ansible_collections.llmstack.gateway.plugins.module_utils._daemon_json impo
     render,
     same,
 )
+from ansible_collections.llmstack.gateway.plugins.module_utils._state import StateModule
 
 FILE_MODE = 0o644
 DIR_MODE = 0o755
@@ -166,7 +167,7 @@ def read_current(module, path):
     return True, {}  # not reached: fail_json exits
 
 
-def write(module, path, content):
+def write_file(module, path, content):
     """Write content to path atomically (a temporary file in the same directory, then a rename)."""
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
@@ -194,6 +195,45 @@ def fix_attributes(module, path, changed):
     return changed
 
 
+class DaemonJson(StateModule):
+    """daemon.json as (exists, data): a missing file is Docker's {} but is only created for content."""
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.path = self.diff_header = self.params["path"]
+        both = sorted(set(self.params["settings"]) & set(self.params["remove"]))
+        if both:
+            module.fail_json(msg="These keys are both in settings and in remove: " + ", ".join(both))
+
+    def read(self):
+        exists, data = read_current(self.module, self.path)
+        return {"exists": exists, "data": data}
+
+    def desired(self, before):
+        return {"exists": True, "data": apply(before["data"], self.params["settings"], self.params["remove"])}
+
+    def compare(self, before, after):
+        # A missing file is only created when there is something to put in it (Docker reads no file as {}).
+        if not before["exists"]:
+            return bool(after["data"])
+        return not same(before["data"], after["data"])
+
+    def write(self, before, after):
+        if before["exists"] and self.params["backup"]:
+            self.result["backup_file"] = self.module.backup_local(self.path)
+        write_file(self.module, self.path, render(after["data"]))
+        return after
+
+    def report(self, before, after):
+        return {"path": self.path, "config": after["data"], "changed_keys": changed_keys(before["data"], after["data"])}
+
+    def follow_up(self, after, changed):
+        return fix_attributes(self.module, self.path, changed) if os.path.exists(self.path) else changed
+
+    def diff_view(self, state):
+        return render(state["data"]) if state["exists"] else ""
+
+
 def main():
     module = AnsibleModule(
         argument_spec={
@@ -204,44 +244,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    path = module.params["path"]
-    settings = module.params["settings"]
-    remove = module.params["remove"]
-
-    both = sorted(set(settings) & set(remove))
-    if both:
-        module.fail_json(msg="These keys are both in settings and in remove: " + ", ".join(both))
-
-    exists, before = read_current(module, path)
-    after = apply(before, settings, remove)
-    # A missing file is only created when there is something to put in it (Docker reads no file as {}).
-    content_changed = not same(before, after) if exists else bool(after)
-
-    result = {
-        "changed": False,
-        "path": path,
-        "config": after,
-        "changed_keys": changed_keys(before, after),
-    }
-    if module._diff:
-        result["diff"] = {
-            "before_header": path,
-            "after_header": path,
-            "before": render(before) if exists else "",
-            "after": render(after),
-        }
-
-    if content_changed:
-        result["changed"] = True
-        if not module.check_mode:
-            if exists and module.params["backup"]:
-                result["backup_file"] = module.backup_local(path)
-            write(module, path, render(after))
-
-    if os.path.exists(path):
-        result["changed"] = fix_attributes(module, path, result["changed"])
-
-    module.exit_json(**result)
+    DaemonJson(module).run()
 
 
 if __name__ == "__main__":
