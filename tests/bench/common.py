@@ -1,6 +1,7 @@
 """Helpers the benchmarks share: molecule and ansible-playbook runs, timing, recaps, the Ollama double."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+BENCH = Path(__file__).resolve().parent
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 RECAP = re.compile(r"(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)")
 
@@ -24,8 +26,75 @@ def timed(argv, env=None):
     return seconds, output
 
 
-def molecule(action, scenario):
-    return timed(["molecule", action, "-s", scenario])
+def molecule(action, scenario, env=None):
+    return timed(["molecule", action, "-s", scenario], env=env)
+
+
+def traced_env(log_path):
+    """The environment of a run whose every task result bench_tasks.py writes, one JSON line each, to log_path."""
+    Path(log_path).unlink(missing_ok=True)
+    return dict(
+        os.environ,
+        ANSIBLE_CALLBACK_PLUGINS=str(BENCH / "callback_plugins"),
+        ANSIBLE_CALLBACKS_ENABLED="bench_tasks",
+        LLMSTACK_BENCH_TASKS_LOG=str(log_path),
+    )
+
+
+def task_records(log_path):
+    path = Path(log_path)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def recap(output):
+    """ok= and changed= per host from the last play recap; Ansible counts a changed task in ok= too."""
+    counts = {}
+    for match in RECAP.finditer(ANSI.sub("", output)):
+        counts[match.group(1)] = {"ok": int(match.group(2)), "changed": int(match.group(3))}
+    return counts
+
+
+def tasks_run(records, host):
+    """Tasks that ran on a host (ok or changed; skipped ones not counted), from bench_tasks.py's log."""
+    return sum(1 for r in records if r["host"] == host and r["status"] in {"ok", "changed"})
+
+
+def apt_lists_mtime(container):
+    """Newest modification time under /var/lib/apt/lists in a container: it moves on every apt cache refresh."""
+    script = "find /var/lib/apt/lists -maxdepth 1 -type f -printf '%T@\\n' | sort -n | tail -1"
+    out = subprocess.run(
+        ["docker", "exec", container, "sh", "-c", script], capture_output=True, text=True, check=False
+    ).stdout.strip()
+    return float(out or 0)
+
+
+def image_pull_events(container, since, until):
+    """Image pulls the Docker engine inside a container performed between two Unix times (its own event log)."""
+    out = subprocess.run(
+        [
+            "docker",
+            "exec",
+            container,
+            "docker",
+            "events",
+            "--since",
+            f"{since:.0f}",
+            "--until",
+            f"{until:.0f}",
+            "--filter",
+            "type=image",
+            "--filter",
+            "event=pull",
+            "--format",
+            "{{.Actor.ID}}",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return [line for line in out.splitlines() if line.strip()]
 
 
 def changed_counts(output):
