@@ -13,8 +13,18 @@ compare and how to write.
 
 from __future__ import annotations
 
-# compare() says this when only writing can tell (a registry may or may not have a newer build).
-UNKNOWN = None
+
+class _Unknown:
+    """What compare() answers when only writing can tell (a registry may or may not have a newer build)."""
+
+    def __repr__(self):
+        return "UNKNOWN"
+
+    def __bool__(self):
+        raise TypeError("UNKNOWN is neither a change nor no change; test it with `is UNKNOWN`.")
+
+
+UNKNOWN = _Unknown()
 
 
 class StateModule:

@@ -259,6 +259,7 @@ from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import (
     model_blob_digest,
     ollama_argument_spec,
 )
+from ansible_collections.llmstack.gateway.plugins.module_utils._state import UNKNOWN, StateModule
 
 _DURATION = re.compile(r"^-?[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h)$")
 _SECONDS = re.compile(r"^-?[0-9]+$")
@@ -300,24 +301,6 @@ def pull(module, client, name, result):
         result["bytes_pulled"] = progress.bytes_pulled
 
 
-def import_needed(module, client, name, entry, result):
-    """Whether O(name) must be (re-)created from the file: compare what /api/show reports."""
-    src_digest = result["src_digest"]
-    if entry is None:
-        return True
-    show = client.show(entry.get("name") or name)
-    if show is None:
-        return True
-    result["previous_blob_digest"] = model_blob_digest(show)
-    if result["previous_blob_digest"] != src_digest:
-        return True
-    for option in ("template", "system"):
-        wanted = module.params[option]
-        if wanted is not None and (show.get(option) or "") != wanted:
-            return True
-    return False
-
-
 def import_file(module, client, name, src, result):
     """Upload the file unless Ollama stores it already, then create the model from it."""
     digest = "sha256:" + result["src_digest"]
@@ -357,12 +340,135 @@ def check_src(module):
     return os.path.abspath(src)
 
 
-def describe(result, entry):
-    result["digest"] = entry.get("digest") if entry else None
-    result["size"] = entry.get("size") if entry else None
-    result["details"] = entry.get("details") if entry else None
-    if entry:
-        result["name"] = entry.get("name") or result["name"]
+class OllamaModel(StateModule):
+    """One model on the server, seen as the server's model list, the model's /api/tags entry and, with
+    src, what /api/show says it was made from (weights blob, template, system prompt).
+
+    State is a dict: models (names), entry (or None), present (wanted or not), digest, and with src
+    blob, template and system.
+    """
+
+    errors = (ApiError,)
+
+    def __init__(self, module):
+        super().__init__(module)
+        self.name = self.params["name"]
+        self.keep_alive = keep_alive_value(module)
+        if self.params["retries"] < 0:
+            module.fail_json(msg="retries must be 0 or more.")
+        try:
+            self.wanted = display_name(self.name)
+        except InvalidModelName:
+            module.fail_json(
+                msg=f"name {self.name!r} is not a valid Ollama model name: use [host/][namespace/]model[:tag] with "
+                "letters, digits, '_', '.' and '-' (at most 128 characters)."
+            )
+        self.src = check_src(module) if self.params["src"] is not None else None
+        self.client = OllamaClient(self.params)
+        self.diff_header = f"{self.client.base_url} models"
+        self.result.update(name=self.wanted, pulled=False, bytes_pulled=0, attempts=0, preloaded=False)
+        if self.src is not None:
+            self.result.update(imported=False, bytes_uploaded=0, previous_blob_digest=None)
+            try:
+                self.result["src_digest"] = file_sha256(self.src)
+            except OSError as exc:
+                self.fail(f"Cannot read src {self.src!r}: {exc}.")
+
+    def read(self):
+        models = self.client.installed_models()
+        entry = self.client.find_installed(self.name, models)
+        state = self._state(models, entry)
+        if self.params["state"] == "latest":
+            self.result["previous_digest"] = state["digest"]
+        if self.src is not None:
+            show = self.client.show(entry.get("name") or self.name) if entry is not None else None
+            if show is not None:
+                self.result["previous_blob_digest"] = model_blob_digest(show)
+            state["blob"] = self.result["previous_blob_digest"]
+            for option in ("template", "system"):
+                state[option] = (show.get(option) or "") if show is not None else None
+        return state
+
+    def _state(self, models, entry):
+        digest = entry.get("digest") if entry else None
+        return {"models": model_names(models), "entry": entry, "present": entry is not None, "digest": digest}
+
+    def desired(self, before):
+        after = dict(before, models=list(before["models"]), present=self.params["state"] != "absent")
+        if not after["present"]:
+            if before["entry"] is not None:
+                after["models"].remove(before["entry"].get("name") or before["entry"].get("model"))
+            after["entry"] = after["digest"] = None
+            return after
+        if before["entry"] is None:
+            after["models"] = sorted(after["models"] + [self.wanted])
+        if self.src is not None:
+            after["blob"] = self.result["src_digest"]
+            for option in ("template", "system"):
+                if self.params[option] is not None:
+                    after[option] = self.params[option]
+        elif self.params["state"] == "latest" and before["entry"] is not None:
+            after["digest"] = UNKNOWN
+        return after
+
+    def compare(self, before, after):
+        if before["present"] != after["present"]:
+            return True
+        if not after["present"]:
+            return False
+        if self.src is not None:
+            return any(before[key] != after[key] for key in ("blob", "template", "system"))
+        if after["digest"] is UNKNOWN:
+            return UNKNOWN
+        return before["digest"] != after["digest"]
+
+    def cannot_tell(self, before):
+        self.module.warn(
+            f"Check mode cannot tell whether the registry has a newer {self.wanted} without pulling it; "
+            "reporting no change."
+        )
+
+    def write(self, before, after):
+        if not after["present"]:
+            self.client.delete(before["entry"].get("name") or self.name)
+            return after
+        if self.src is not None:
+            import_file(self.module, self.client, self.name, self.src, self.result)
+            verb = "creating"
+        else:
+            pull(self.module, self.client, self.name, self.result)
+            verb = "pulling"
+        models = self.client.installed_models()
+        entry = self.client.find_installed(self.name, models)
+        if entry is None:
+            self.fail(f"Ollama reported success {verb} {self.wanted} but /api/tags does not list it.")
+        return dict(after, **self._state(models, entry))
+
+    def report(self, before, after):
+        entry = after["entry"]
+        described = {
+            "digest": entry.get("digest") if entry else None,
+            "size": entry.get("size") if entry else None,
+            "details": entry.get("details") if entry else None,
+        }
+        if entry:
+            described["name"] = entry.get("name") or self.result["name"]
+        return described
+
+    def follow_up(self, after, changed):
+        """Preloading is its own change: only when the model is wanted and not in memory yet."""
+        if not after["present"] or not self.params["preload"] or self.client.find_loaded(self.name) is not None:
+            return changed
+        if not self.check_mode:
+            self.client.preload(self.name, self.keep_alive, self.params["pull_timeout"])
+            self.result["preloaded"] = True
+        return True
+
+    def diff_view(self, state):
+        view = {"models": state["models"]}
+        if self.src is not None:
+            view["model_blob"] = state["blob"]
+        return view
 
 
 def main():
@@ -385,116 +491,7 @@ def main():
         mutually_exclusive=[("src", "insecure")],
         required_by={"template": "src", "system": "src"},
     )
-    state = module.params["state"]
-    name = module.params["name"]
-    keep_alive = keep_alive_value(module)
-    if module.params["retries"] < 0:
-        module.fail_json(msg="retries must be 0 or more.")
-
-    try:
-        wanted = display_name(name)
-    except InvalidModelName:
-        module.fail_json(
-            msg=f"name {name!r} is not a valid Ollama model name: use [host/][namespace/]model[:tag] with "
-            "letters, digits, '_', '.' and '-' (at most 128 characters)."
-        )
-
-    src = check_src(module) if module.params["src"] is not None else None
-
-    client = OllamaClient(module.params)
-    result = {
-        "changed": False,
-        "name": wanted,
-        "pulled": False,
-        "bytes_pulled": 0,
-        "attempts": 0,
-        "preloaded": False,
-    }
-    needs_import = False
-    if src is not None:
-        result.update(imported=False, bytes_uploaded=0, previous_blob_digest=None)
-        try:
-            result["src_digest"] = file_sha256(src)
-        except OSError as exc:
-            module.fail_json(msg=f"Cannot read src {src!r}: {exc}.", **result)
-    try:
-        before_models = client.installed_models()
-        entry = client.find_installed(name, before_models)
-        before = model_names(before_models)
-        after = list(before)
-
-        if state == "absent":
-            if entry is not None:
-                result["changed"] = True
-                after.remove(entry.get("name") or entry.get("model"))
-                if not module.check_mode:
-                    client.delete(entry.get("name") or name)
-            describe(result, None)
-        elif src is not None:
-            needs_import = import_needed(module, client, name, entry, result)
-            if needs_import:
-                result["changed"] = True
-                if entry is None:
-                    after.append(wanted)
-                if not module.check_mode:
-                    import_file(module, client, name, src, result)
-                    after_models = client.installed_models()
-                    entry = client.find_installed(name, after_models)
-                    if entry is None:
-                        module.fail_json(
-                            msg=f"Ollama reported success creating {wanted} but /api/tags does not list it.", **result
-                        )
-                    after = model_names(after_models)
-            describe(result, entry)
-        else:
-            if state == "latest":
-                result["previous_digest"] = entry.get("digest") if entry else None
-            needs_pull = entry is None or state == "latest"
-            if needs_pull and module.check_mode:
-                if entry is None:
-                    result["changed"] = True
-                    after.append(wanted)
-                else:
-                    module.warn(
-                        f"Check mode cannot tell whether the registry has a newer {wanted} without pulling it; "
-                        "reporting no change."
-                    )
-                describe(result, entry)
-            elif needs_pull:
-                pull(module, client, name, result)
-                after_models = client.installed_models()
-                new_entry = client.find_installed(name, after_models)
-                if new_entry is None:
-                    module.fail_json(
-                        msg=f"Ollama reported success pulling {wanted} but /api/tags does not list it.", **result
-                    )
-                result["changed"] = entry is None or new_entry.get("digest") != entry.get("digest")
-                after = model_names(after_models)
-                describe(result, new_entry)
-            else:
-                describe(result, entry)
-
-        if state != "absent" and module.params["preload"] and client.find_loaded(name) is None:
-            result["changed"] = True
-            if not module.check_mode:
-                client.preload(name, keep_alive, module.params["pull_timeout"])
-                result["preloaded"] = True
-    except ApiError as exc:
-        module.fail_json(msg=str(exc), **result)
-
-    if module._diff:
-        result["diff"] = {
-            "before": {"models": before},
-            "after": {"models": sorted(after)},
-            "before_header": f"{client.base_url} models",
-            "after_header": f"{client.base_url} models",
-        }
-        if src is not None:
-            result["diff"]["before"]["model_blob"] = result["previous_blob_digest"]
-            result["diff"]["after"]["model_blob"] = (
-                result["src_digest"] if needs_import else result["previous_blob_digest"]
-            )
-    module.exit_json(**result)
+    OllamaModel(module).run()
 
 
 if __name__ == "__main__":
