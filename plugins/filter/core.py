@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from ansible.errors import AnsibleFilterError
 from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import (
     InvalidModelName,
@@ -44,6 +46,41 @@ def ollama_name(name):
         raise AnsibleFilterError(f"ollama_name: {exc}") from None
 
 
+MODEL_MODES = ("chat", "embedding")
+
+
+def model_list_problems(models_by_tier):
+    """Every way a tier -> models mapping is unusable, one phrase each (empty when it is usable)."""
+    if not isinstance(models_by_tier, Mapping):
+        return [f" must map each tier name to a list of models, not {type(models_by_tier).__name__}"]
+    problems = []
+    for tier, models in models_by_tier.items():
+        if isinstance(models, (str, bytes)) or not isinstance(models, Sequence):
+            problems.append(f"[{tier}] must be a list of models")
+            continue
+        for position, model in enumerate(models):
+            where = f"[{tier}][{position}]"
+            if not isinstance(model, Mapping):
+                problems.append(f"{where} must be a dict with name, ollama and mode")
+                continue
+            missing = [key for key in ("name", "ollama", "mode") if key not in model]
+            if missing:
+                problems.append(f"{where} lacks {', '.join(missing)}")
+            elif model["mode"] not in MODEL_MODES:
+                problems.append(f"{where} has mode '{model['mode']}', not chat or embedding")
+    return problems
+
+
+def tier_models(models_by_tier, tier):
+    """The models a tier serves, after checking the whole mapping (a tier without an entry serves none)."""
+    problems = model_list_problems(models_by_tier)
+    if problems:
+        raise AnsibleFilterError(
+            "llmstack_models_by_tier" + "; llmstack_models_by_tier".join(problems) + ". Nothing was changed."
+        )
+    return list(models_by_tier.get(tier, []))
+
+
 class FilterModule:
     def filters(self):
-        return {"from_dotenv": from_dotenv, "ollama_name": ollama_name}
+        return {"from_dotenv": from_dotenv, "ollama_name": ollama_name, "tier_models": tier_models}

@@ -17,6 +17,8 @@ description:
   - A card counts as N GiB when its memory.total rounded to the nearest GiB is N. nvidia-smi reports a
     "16 GB" card as about 16,311-16,376 MiB, so a raw 16 GiB threshold would miss it.
   - A host without nvidia-smi is not a failure; it returns tier C(cpu) and no GPUs.
+  - A tier given in O(tier) (an admin's word) wins over detection; the module then still checks that a GPU tier
+    has a GPU to run on, and fails with the remedy when the driver shows none.
   - Fields that nvidia-smi reports as C([N/A]) or C([Not Supported]) (MIG, some laptops) are returned as null.
 author:
   - llmstack.gateway maintainers (@llmstack)
@@ -33,13 +35,11 @@ options:
     description:
       - Ordered list of GPU tiers; the first one whose O(tiers[].min_vram_gib) the host reaches wins.
       - The name C(cpu) is reserved for hosts without a usable GPU.
+      - The tier policy belongs to the caller (the C(llmstack.gateway.gpu_tier) role keeps the default list in
+        C(llmstack_gpu_tiers)), so there is no default here.
     type: list
     elements: dict
-    default:
-      - name: gpu_high
-        min_vram_gib: 14
-      - name: gpu_low
-        min_vram_gib: 0
+    required: true
     suboptions:
       name:
         description: Tier name.
@@ -49,6 +49,21 @@ options:
         description: Smallest VRAM, in nominal GiB, that reaches this tier.
         type: float
         required: true
+  tier:
+    description:
+      - The tier an admin set for this host, one of the names in O(tiers) or C(cpu). It wins over detection.
+      - Empty lets the GPUs decide.
+      - With O(tier=cpu) a failing nvidia-smi is not an error (a CPU host needs no working driver).
+    type: str
+    default: ""
+    version_added: 0.2.0
+  detect:
+    description:
+      - Read the host's GPUs. V(false) takes O(tier) as given (it must be set) and runs nothing on the host,
+        which renders a tier's files on a controller without its GPU.
+    type: bool
+    default: true
+    version_added: 0.2.0
   vram_basis:
     description:
       - Which VRAM decides the tier. V(max) uses the largest card (a model must fit on one card);
@@ -74,6 +89,11 @@ seealso:
 EXAMPLES = r"""
 - name: Detect the GPU tier
   llmstack.gateway.nvidia_gpu_info:
+    tiers:
+      - name: gpu_high
+        min_vram_gib: 14
+      - name: gpu_low
+        min_vram_gib: 0
   register: gpu
 
 - name: Show what was found
@@ -91,6 +111,11 @@ EXAMPLES = r"""
         min_vram_gib: 0
     vram_basis: total
     on_error: cpu
+
+- name: An admin's tier, checked against the host's driver
+  llmstack.gateway.nvidia_gpu_info:
+    tiers: "{{ llmstack_gpu_tiers }}"
+    tier: gpu_high
 """
 
 RETURN = r"""
@@ -162,10 +187,25 @@ vram_gib:
   type: int
   sample: 24
 tier:
-  description: The tier the host falls into.
+  description: The host's tier, O(tier) when given, else the detected one.
   returned: always
   type: str
   sample: gpu_high
+detected_tier:
+  description: The tier the GPUs reach, or null when O(detect=false).
+  returned: always
+  type: str
+  sample: gpu_high
+tier_source:
+  description: Where RV(tier) came from, V(given) (O(tier)) or V(nvidia-smi).
+  returned: always
+  type: str
+  sample: nvidia-smi
+uses_gpu:
+  description: Whether RV(tier) is a GPU tier, that is, anything but C(cpu); what decides whether GPU containers run.
+  returned: always
+  type: bool
+  sample: true
 nvidia_smi:
   description: Path of the nvidia-smi that was run, or null when none was found.
   returned: always
@@ -223,7 +263,8 @@ def query_gpus(module, nvidia_smi):
     return None, "nvidia-smi rejected the query"
 
 
-def result_for(gpus, tiers, basis, nvidia_smi, cuda_version):
+def result_for(params, gpus, nvidia_smi=None, cuda_version=None, detected=True):
+    tiers, basis, given = params["tiers"], params["vram_basis"], params["tier"]
     totals = [gpu["memory_total_mib"] or 0 for gpu in gpus]
     drivers = [gpu["driver_version"] for gpu in gpus if gpu["driver_version"]]
     return {
@@ -235,9 +276,33 @@ def result_for(gpus, tiers, basis, nvidia_smi, cuda_version):
         "max_vram_mib": max(totals) if totals else 0,
         "total_vram_mib": sum(totals),
         "vram_gib": vram_gib(gpus, basis),
-        "tier": classify(gpus, tiers, basis),
+        "tier": given or classify(gpus, tiers, basis),
+        "detected_tier": classify(gpus, tiers, basis) if detected else None,
+        "tier_source": "given" if given else "nvidia-smi",
+        "uses_gpu": (given or classify(gpus, tiers, basis)) != CPU_TIER,
         "nvidia_smi": nvidia_smi,
     }
+
+
+def missing_gpu_message(result):
+    where = (
+        "no nvidia-smi was found on this host"
+        if not result["nvidia_smi"]
+        else f"{result['nvidia_smi']} reported no usable GPU"
+    )
+    return (
+        f"The given tier (llmstack_gpu_tier, to the gpu_tier role) is '{result['tier']}', a GPU tier, but {where}. "
+        "GPU containers need a working NVIDIA "
+        "driver on the host, and llmstack.gateway does not install drivers: install the driver for this GPU "
+        "(Debian: nvidia-driver from non-free; Ubuntu: ubuntu-drivers install), reboot, and check that "
+        f"`nvidia-smi` lists the GPU. On a host without a GPU, give the tier {CPU_TIER}. Nothing was changed."
+    )
+
+
+def finish(module, result):
+    if result["uses_gpu"] and result["gpu_count"] == 0:
+        module.fail_json(msg=missing_gpu_message(result), **result)
+    module.exit_json(**result)
 
 
 def main():
@@ -247,38 +312,53 @@ def main():
             "tiers": {
                 "type": "list",
                 "elements": "dict",
-                "default": [{"name": "gpu_high", "min_vram_gib": 14}, {"name": "gpu_low", "min_vram_gib": 0}],
+                "required": True,
                 "options": {
                     "name": {"type": "str", "required": True},
                     "min_vram_gib": {"type": "float", "required": True},
                 },
             },
+            "tier": {"type": "str", "default": ""},
+            "detect": {"type": "bool", "default": True},
             "vram_basis": {"type": "str", "choices": ["max", "total"], "default": "max"},
             "on_error": {"type": "str", "choices": ["fail", "cpu"], "default": "fail"},
         },
         supports_check_mode=True,
     )
     tiers = module.params["tiers"]
-    basis = module.params["vram_basis"]
+
+    given = module.params["tier"]
 
     problems = validate_tiers(tiers)
     if problems:
-        module.fail_json(msg="Invalid tiers: " + "; ".join(problems))
+        module.fail_json(msg="Invalid tiers (llmstack_gpu_tiers, to the gpu_tier role): " + "; ".join(problems))
+    names = [tier["name"] for tier in tiers] + [CPU_TIER]
+    if given and given not in names:
+        module.fail_json(
+            msg=f"tier is '{given}', which is none of the tiers ({', '.join(names)}); leave it empty to detect."
+        )
+
+    if not module.params["detect"]:
+        if not given:
+            module.fail_json(msg="detect is false, so tier must name the tier (one of the tiers, or cpu).")
+        module.exit_json(**result_for(module.params, [], detected=False))
 
     nvidia_smi = find_nvidia_smi(module)
     if nvidia_smi is None:
-        module.exit_json(**result_for([], tiers, basis, None, None))
+        finish(module, result_for(module.params, []))
 
     gpus, error = query_gpus(module, nvidia_smi)
     if error is not None:
         message = f"{nvidia_smi} failed: {error.rstrip('.')}. {error_hint(error)}"
-        if module.params["on_error"] == "cpu":
-            module.warn(message + f" Continuing as tier '{CPU_TIER}' because on_error=cpu.")
-            module.exit_json(**result_for([], tiers, basis, nvidia_smi, None))
+        # A host declared CPU-only needs no working driver.
+        if module.params["on_error"] == "cpu" or given == CPU_TIER:
+            reason = "the tier is given as cpu" if given == CPU_TIER else "on_error=cpu"
+            module.warn(message + f" Continuing as tier '{given or CPU_TIER}' because {reason}.")
+            finish(module, result_for(module.params, [], nvidia_smi))
         module.fail_json(msg=message, nvidia_smi=nvidia_smi)
 
     _rc, summary, _err = module.run_command([nvidia_smi])
-    module.exit_json(**result_for(gpus, tiers, basis, nvidia_smi, parse_cuda_version(summary)))
+    finish(module, result_for(module.params, gpus, nvidia_smi, parse_cuda_version(summary)))
 
 
 if __name__ == "__main__":

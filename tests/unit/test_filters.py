@@ -2,7 +2,7 @@
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llmstack.gateway.plugins.filter.core import from_dotenv, ollama_name
+from ansible_collections.llmstack.gateway.plugins.filter.core import from_dotenv, ollama_name, tier_models
 from ansible_collections.llmstack.gateway.plugins.test.ip_address import ip_address
 
 
@@ -67,3 +67,34 @@ def test_ollama_name_rejects_an_invalid_name():
 )
 def test_ip_address(value, is_ip):
     assert ip_address(value) is is_ip
+
+
+MODELS_BY_TIER = {
+    "gpu_high": [
+        {"name": "tinyllama", "ollama": "tinyllama", "mode": "chat"},
+        {"name": "bge-m3", "ollama": "bge-m3", "mode": "embedding", "preload": True},
+    ],
+    "cpu": [{"name": "tinyllama", "ollama": "tinyllama", "mode": "chat"}],
+}
+
+
+def test_tier_models_gives_the_tiers_list_with_its_extra_keys():
+    assert tier_models(MODELS_BY_TIER, "gpu_high") == MODELS_BY_TIER["gpu_high"]
+    assert tier_models(MODELS_BY_TIER, "gpu_low") == []
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ({"cpu": "tinyllama"}, "llmstack_models_by_tier[cpu] must be a list of models"),
+        ({"cpu": ["tinyllama"]}, "llmstack_models_by_tier[cpu][0] must be a dict"),
+        ({"cpu": [{"name": "t", "mode": "chat"}]}, "llmstack_models_by_tier[cpu][0] lacks ollama"),
+        ({"cpu": [{"name": "t", "ollama": "t", "mode": "completion"}]}, "has mode 'completion', not chat or embedding"),
+        (["cpu"], "llmstack_models_by_tier must map each tier name to a list of models, not list"),
+    ],
+)
+def test_tier_models_names_every_problem_even_in_another_tier(bad, words):
+    with pytest.raises(AnsibleFilterError) as raised:
+        tier_models({**MODELS_BY_TIER, **bad} if isinstance(bad, dict) else bad, "gpu_high")
+    assert words in str(raised.value)
+    assert "\n" not in str(raised.value)

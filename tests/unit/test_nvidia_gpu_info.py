@@ -106,7 +106,7 @@ def simulated_gpu(tmp_path, monkeypatch):
 
 def test_module_simulated_one_24gib_gpu(run_module, simulated_gpu):
     path = simulated_gpu("rtx4090")
-    result = run_module(nvidia_gpu_info.main, {}, check_mode=True)
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS}, check_mode=True)
     assert not result.failed
     assert result["changed"] is False
     assert result["tier"] == "gpu_high"
@@ -135,7 +135,7 @@ def test_module_simulated_four_mixed_gpus_max_and_total(run_module, simulated_gp
 def test_module_without_nvidia_smi_is_cpu_not_failure(run_module, monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setattr(nvidia_gpu_info, "WSL_NVIDIA_SMI", str(tmp_path / "absent"))
-    result = run_module(nvidia_gpu_info.main, {})
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS})
     assert not result.failed
     assert result["tier"] == "cpu"
     assert result["gpus"] == []
@@ -149,14 +149,14 @@ def test_module_finds_the_wsl_nvidia_smi(run_module, simulated_gpu, monkeypatch,
     (only_python / "python3").symlink_to(sys.executable)
     monkeypatch.setenv("PATH", str(only_python))
     monkeypatch.setattr(nvidia_gpu_info, "WSL_NVIDIA_SMI", wsl)
-    result = run_module(nvidia_gpu_info.main, {})
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS})
     assert result["nvidia_smi"] == wsl
     assert result["tier"] == "gpu_high"
 
 
 def test_module_nvml_error_fails_with_nvidia_smis_words_and_a_hint(run_module, simulated_gpu):
     simulated_gpu("nvml-mismatch")
-    result = run_module(nvidia_gpu_info.main, {})
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS})
     assert result.failed
     assert "Failed to initialize NVML: Driver/library version mismatch" in result["msg"]
     assert "Reboot" in result["msg"]
@@ -164,7 +164,7 @@ def test_module_nvml_error_fails_with_nvidia_smis_words_and_a_hint(run_module, s
 
 def test_module_nvml_error_with_on_error_cpu_warns(run_module, simulated_gpu):
     simulated_gpu("no-driver")
-    result = run_module(nvidia_gpu_info.main, {"on_error": "cpu"})
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "on_error": "cpu"})
     assert not result.failed
     assert result["tier"] == "cpu"
     assert any("couldn't communicate with the NVIDIA driver" in w for w in result.warning_texts)
@@ -172,7 +172,7 @@ def test_module_nvml_error_with_on_error_cpu_warns(run_module, simulated_gpu):
 
 def test_module_old_driver_without_compute_cap(run_module, simulated_gpu):
     simulated_gpu("old-driver-no-compute-cap")
-    result = run_module(nvidia_gpu_info.main, {})
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS})
     assert not result.failed
     assert result["gpus"][0]["name"] == "Quadro P4000"
     assert result["gpus"][0]["compute_capability"] is None
@@ -181,7 +181,7 @@ def test_module_old_driver_without_compute_cap(run_module, simulated_gpu):
 
 def test_module_laptop_with_unsupported_memory_fields(run_module, simulated_gpu):
     simulated_gpu("laptop-not-supported")
-    result = run_module(nvidia_gpu_info.main, {})
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS})
     assert not result.failed
     assert result["gpus"][0]["memory_total_mib"] is None
     assert result["tier"] == "gpu_low"
@@ -195,6 +195,60 @@ def test_module_rejects_a_bad_tier_list(run_module, simulated_gpu):
 
 
 def test_module_explicit_path_that_is_missing_names_the_option(run_module, tmp_path):
-    result = run_module(nvidia_gpu_info.main, {"nvidia_smi_path": str(tmp_path / "nope")})
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "nvidia_smi_path": str(tmp_path / "nope")})
     assert result.failed
     assert "nvidia_smi_path" in result["msg"]
+
+
+def test_module_simulated_gpu_given_tier_wins_and_says_so(run_module, simulated_gpu):
+    simulated_gpu("rtx4090")
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "tier": "gpu_low"})
+    assert not result.failed
+    assert (result["tier"], result["detected_tier"], result["tier_source"]) == ("gpu_low", "gpu_high", "given")
+    assert result["uses_gpu"] is True
+
+
+def test_module_simulated_gpu_detected_tier_agrees_with_tier(run_module, simulated_gpu):
+    simulated_gpu("rtx4090")
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS})
+    assert (result["tier"], result["detected_tier"], result["tier_source"]) == ("gpu_high", "gpu_high", "nvidia-smi")
+
+
+def test_module_given_gpu_tier_without_nvidia_smi_fails_with_the_remedy(run_module, monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setattr(nvidia_gpu_info, "WSL_NVIDIA_SMI", str(tmp_path / "absent"))
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "tier": "gpu_high"})
+    assert result.failed
+    assert "is 'gpu_high', a GPU tier, but no nvidia-smi was found" in result["msg"]
+    assert "give the tier cpu" in result["msg"]
+
+
+def test_module_simulated_broken_driver_is_no_error_on_a_host_given_cpu(run_module, simulated_gpu):
+    simulated_gpu("nvml-mismatch")
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "tier": "cpu"})
+    assert not result.failed
+    assert (result["tier"], result["uses_gpu"]) == ("cpu", False)
+    assert any("because the tier is given as cpu" in w for w in result.warning_texts)
+
+
+def test_module_simulated_broken_driver_with_a_given_gpu_tier_fails(run_module, simulated_gpu):
+    simulated_gpu("nvml-mismatch")
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "tier": "gpu_high", "on_error": "cpu"})
+    assert result.failed
+    assert "'gpu_high', a GPU tier, but" in result["msg"]
+
+
+def test_module_unknown_given_tier_names_the_option(run_module):
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "tier": "gpu_huge"})
+    assert result.failed
+    assert result["msg"].startswith("tier is 'gpu_huge'")
+
+
+def test_module_without_detection_reads_nothing_and_needs_a_tier(run_module, monkeypatch):
+    monkeypatch.setattr(nvidia_gpu_info, "find_nvidia_smi", lambda module: pytest.fail("nvidia-smi was looked up"))
+    result = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "detect": False, "tier": "gpu_high"})
+    assert not result.failed
+    assert (result["tier"], result["detected_tier"], result["gpu_count"]) == ("gpu_high", None, 0)
+    missing = run_module(nvidia_gpu_info.main, {"tiers": DEFAULT_TIERS, "detect": False})
+    assert missing.failed
+    assert "tier must name the tier" in missing["msg"]

@@ -228,7 +228,7 @@ def test_a_gpu_tier_without_nvidia_smi_says_drivers_are_not_installed_by_the_col
     run = play(["gpu_tier"], host_vars={"llmstack_gpu_tier": "gpu_low"}, environment={"PATH": "/usr/bin:/bin"})
     _name, result = run.failure
     assert "does not install drivers" in result["msg"]
-    assert "llmstack_gpu_tier is 'gpu_low'" in result["msg"]
+    assert "(llmstack_gpu_tier, to the gpu_tier role) is 'gpu_low', a GPU tier" in result["msg"]
 
 
 # --- gpu_tier turns nvidia-smi output and inventory values into the tier ------------------------------
@@ -266,8 +266,9 @@ def test_the_inventory_tier_wins_over_detection(play):
     )
     assert run.rc == 0, run.output[-3000:]
     assert run.facts["llmstack_gpu_tier"] == "cpu"
-    assert run.facts["llmstack_gpu"]["tier"] == "gpu_high"  # what detection found, kept for the record
-    assert run.facts["gpu_tier_source"] == "the inventory"
+    assert run.facts["llmstack_gpu"]["detected_tier"] == "gpu_high"  # what detection found, kept for the record
+    assert run.facts["llmstack_gpu"]["tier"] == "cpu"  # the two tier facts agree
+    assert run.facts["llmstack_gpu"]["tier_source"] == "given"
 
 
 def test_a_cpu_tier_from_the_inventory_tolerates_a_broken_driver(play):
