@@ -1,0 +1,218 @@
+# Copyright: contributors to llmstack.gateway
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The fleet report's data (documented in fleet_report_data.yml): one row per host, counts per tier.
+
+Every value is plain text: escaping is the job of the Markdown and HTML templates that render it. Each
+fact the other roles publish may be missing or malformed (a host that was never reached has none of
+them), so every read here falls back to "not known" rather than failing the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import boolean
+
+STATUSES = ["healthy", "unhealthy", "failed", "unreachable", "not checked"]
+# Statuses that leave nothing for a person to do: the others are listed under "Needs attention".
+QUIET = ("healthy", "not checked")
+# Each role reports health under its own fact; a host may hold both (a standalone host can run a worker's
+# gate), so the one of its own role is read first.
+WORKER_HEALTH = "llmstack_worker_health"
+STACK_HEALTH = "litellm_stack_health"
+# An image digest is shown by its first 12 hex digits, as docker does.
+DIGEST_SHOWN = len("sha256:") + 12
+
+
+def _text(value):
+    """The value as text, "" for a missing or empty one."""
+    return str(value) if value else ""
+
+
+def _int(value):
+    """Whole number of a count that may come as text, 0 when it is none."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        try:
+            return int(float(value))
+        except (TypeError, ValueError):
+            return 0
+
+
+def _is_list(value):
+    if isinstance(value, (str, bytes, Mapping)):
+        return False
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
+def _unique_sorted(values):
+    """Sorted without regard to case, one of each (the first spelling wins): how names are listed."""
+    seen = {}
+    for value in values:
+        seen.setdefault(value.lower(), value)
+    return sorted(seen.values(), key=str.lower)
+
+
+def _gpus(gpu):
+    """The host's GPUs counted per model with its VRAM: "2 \N{MULTIPLICATION SIGN} NVIDIA GeForce RTX 4090 (24 GiB)".
+
+    Models in the order nvidia-smi first lists each, joined by ", "; VRAM in nominal GiB (MiB rounded to
+    the nearest GiB, as gpu_tier counts it). "" when the host told nothing about its GPUs, "none" when it
+    has none.
+    """
+    if gpu is None:
+        return ""
+    counts = {}
+    for card in gpu.get("gpus") or []:
+        if not isinstance(card, Mapping):
+            continue
+        mib = _int(card.get("memory_total_mib"))
+        label = (_text(card.get("name")) or "unnamed GPU").strip()
+        if mib > 0:
+            label += f" ({round(mib / 1024)} GiB)"
+        counts[label] = counts.get(label, 0) + 1
+    if counts:
+        return ", ".join(f"{count} \N{MULTIPLICATION SIGN} {label}" for label, count in counts.items())
+    if _int(gpu.get("gpu_count")) > 0:
+        return f"{_int(gpu.get('gpu_count'))} \N{MULTIPLICATION SIGN} unnamed GPU"
+    return "none"
+
+
+def _driver(gpu):
+    """ "550.54.14 (CUDA 12.4)"; "" on hosts without a driver."""
+    driver = _text(gpu.get("driver_version")) if gpu is not None else ""
+    if driver and gpu.get("cuda_version"):
+        driver += f" (CUDA {gpu['cuda_version']})"
+    return driver
+
+
+def _health_check(hv, fleet_role):
+    """The health result the host published, or None when it published none that ran."""
+    names = [WORKER_HEALTH, STACK_HEALTH] if fleet_role == "worker" else [STACK_HEALTH, WORKER_HEALTH]
+    for name in names:
+        check = hv.get(name)
+        if isinstance(check, Mapping) and not check.get("skipped", False):
+            return check
+    return None
+
+
+def _verdict(check):
+    """(status, problems) of a health result."""
+    if check is None:
+        return "not checked", []
+    if "healthy" in check:
+        status = "healthy" if boolean(check["healthy"], strict=False) else "unhealthy"
+    elif boolean(check.get("failed", False), strict=False):
+        status = "unhealthy"
+    else:
+        return "not checked", []
+    if status == "healthy":
+        return status, []
+    problems = check.get("problems") or []
+    problems = [str(p) for p in problems] if _is_list(problems) else [str(problems)]
+    if not problems and check.get("msg"):
+        problems = [str(check["msg"])]
+    return status, problems
+
+
+def _images(images):
+    """The tag of each service's image ("ollama 0.33.3"), the full reference kept beside it."""
+    if not isinstance(images, Mapping):
+        return []
+    result = []
+    for service, value in images.items():
+        ref = str(value)
+        name, at, digest = ref.partition("@")
+        # The last path segment: a registry's port (registry:5000/ollama) is not a tag.
+        _, colon, tag = name.split("/")[-1].partition(":")
+        if at:
+            tag = (f"{tag}@" if tag else "") + digest[:DIGEST_SHOWN]
+        elif not colon:
+            tag = "latest"
+        result.append({"service": str(service), "tag": tag, "ref": ref})
+    return result
+
+
+def fleet_report_row(host, hv, in_play):
+    """The report's row for `host` from its hostvars `hv`; `in_play`: the play still had it at the end."""
+    fleet_role = _text(hv.get("llmstack_fleet_role")) or "standalone"
+
+    # The tier fact (set by gpu_tier, or given in the inventory), else the detected one.
+    gpu = hv.get("llmstack_gpu")
+    gpu = gpu if isinstance(gpu, Mapping) else None
+    tier = _text(hv.get("llmstack_gpu_tier"))
+    if not tier and gpu is not None:
+        tier = _text(gpu.get("tier"))
+
+    # What Ollama has; None when unknown (a gateway runs no Ollama, an unreached host told nothing).
+    present = hv.get("ollama_models_present")
+    models = _unique_sorted(str(m) for m in present) if _is_list(present) else None
+
+    check = _health_check(hv, fleet_role)
+    status, problems = _verdict(check)
+    if not in_play:
+        # Ansible does not tell later plays whether a host it dropped failed or was unreachable: one with
+        # no facts at all (neither gathered nor published by a role) was never reached.
+        reached = bool(hv.get("ansible_facts")) or gpu is not None or models is not None or check is not None
+        status = "failed" if reached else "unreachable"
+    # The gated deploy of site.yml/rollout.yml rescues a host's failure (so that the run reaches this
+    # report) and records why; an earlier batch's stop leaves a reason to each host it spared.
+    if "llmstack_rollout_failure" in hv:
+        status, problems = "failed", [str(hv["llmstack_rollout_failure"])]
+    elif "llmstack_rollout_skipped" in hv:
+        status, problems = "not checked", [str(hv["llmstack_rollout_skipped"])]
+
+    return {
+        "host": str(host),
+        "fleet_role": fleet_role,
+        "tier": tier or "unknown",
+        "gpus": _gpus(gpu),
+        "driver": _driver(gpu),
+        "models": models,
+        "health": status,
+        "problems": problems,
+        "images": _images(hv.get("litellm_stack_images")),
+        "last_change": _text(hv.get("llmstack_last_change")),
+    }
+
+
+def _counts(tier, rows):
+    counts = {"tier": tier, "hosts": len(rows)}
+    for status in STATUSES:
+        counts[status] = sum(1 for row in rows if row["health"] == status)
+    return counts
+
+
+def fleet_report_data(hostvars, hosts, play_hosts, inventory=None):
+    """The report's data: rows of `hosts` (in that order), counts per tier and over the fleet."""
+    if not isinstance(hostvars, Mapping):
+        raise AnsibleFilterError(f"fleet_report_data expects hostvars, got {type(hostvars).__name__}")
+    if not _is_list(hosts) or not _is_list(play_hosts):
+        raise AnsibleFilterError("fleet_report_data: hosts and play_hosts must be lists of host names")
+    play_hosts = {str(h) for h in play_hosts}
+    rows = []
+    for host in hosts:
+        # Not .get(): Ansible's hostvars answer an unknown host with an undefined value, not a KeyError.
+        hv = hostvars[host] if host in hostvars else {}  # noqa: SIM401
+        rows.append(fleet_report_row(host, hv, str(host) in play_hosts))
+    tiers = _unique_sorted(row["tier"] for row in rows)
+    return {
+        "statuses": list(STATUSES),
+        "rows": rows,
+        "tiers": [_counts(tier, [row for row in rows if row["tier"] == tier]) for tier in tiers],
+        "total": _counts("all", rows),
+        "attention": [row for row in rows if row["health"] not in QUIET],
+        "inventory": [str(source) for source in inventory or []],
+    }
+
+
+class FilterModule:
+    def filters(self):
+        return {"fleet_report_data": fleet_report_data}
