@@ -195,6 +195,14 @@ from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiEr
 PROBE_MODES = ("chat", "embedding")
 
 
+def checked_options(module):
+    """Fail on a bad option before any request; return the probes, each as {name, mode}."""
+    for option in ("wait_timeout", "delay", "timeout", "probe_timeout", "probe_max_tokens"):
+        if module.params[option] < 0:
+            module.fail_json(msg=f"{option} must be 0 or more.")
+    return normalise_probes(module)
+
+
 def normalise_probes(module):
     probes = []
     for position, raw in enumerate(module.params["probe_models"]):
@@ -363,10 +371,7 @@ def main():
         },
         supports_check_mode=True,
     )
-    for option in ("wait_timeout", "delay", "timeout", "probe_timeout", "probe_max_tokens"):
-        if module.params[option] < 0:
-            module.fail_json(msg=f"{option} must be 0 or more.")
-    probes = normalise_probes(module)
+    probes = checked_options(module)
     gateway = Gateway(module)
 
     _done, state, elapsed = wait_until(

@@ -127,25 +127,19 @@ def key_or_none(name):
         return None
 
 
-def main():
-    argument_spec = ollama_argument_spec()
-    argument_spec.update(name={"type": "list", "elements": "str"})
-    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
-
+def wanted_names(module):
+    """{model key: name as given} of O(name); fails on a name Ollama would refuse."""
     wanted = {}
     for name in module.params["name"] or []:
         key = key_or_none(name)
         if key is None:
             module.fail_json(msg=f"name contains {name!r}, which is not a valid Ollama model name.")
         wanted[key] = name
+    return wanted
 
-    client = OllamaClient(module.params)
-    try:
-        version = client.version()
-        models = client.installed_models()
-        loaded = client.loaded_models()
-    except ApiError as exc:
-        module.fail_json(msg=str(exc))
+
+def select(models, loaded, wanted):
+    """(models, loaded, missing) for the wanted model keys (all when none); loaded entries get gpu_fraction."""
 
     def selected(entry):
         return not wanted or key_or_none(entry.get("name") or entry.get("model") or "") in wanted
@@ -157,7 +151,20 @@ def main():
         entry["gpu_fraction"] = round(float(entry.get("size_vram") or 0) / size, 3) if size else 0.0
     installed = {key_or_none(entry.get("name") or entry.get("model") or "") for entry in models}
     missing = [name for key, name in wanted.items() if key not in installed]
+    return models, loaded, missing
 
+
+def main():
+    argument_spec = ollama_argument_spec()
+    argument_spec.update(name={"type": "list", "elements": "str"})
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    wanted = wanted_names(module)
+    client = OllamaClient(module.params)
+    try:
+        version = client.version()
+        models, loaded, missing = select(client.installed_models(), client.loaded_models(), wanted)
+    except ApiError as exc:
+        module.fail_json(msg=str(exc))
     module.exit_json(changed=False, version=version, models=models, loaded=loaded, missing=missing)
 
 
