@@ -39,6 +39,10 @@ class StateModule:
       follow_up(after, changed)  a second, smaller step that sees the result (honouring check mode
                               itself); returns changed
       diff_view(state)        what diff mode shows of a state
+
+    A planned change is reported as changed before write() runs, so a write that fails half-way does
+    not claim that nothing happened. When compare() is UNKNOWN, check mode calls cannot_tell() (a
+    warning) and reports the state as it is; a real run writes, then compares with what it reached.
     """
 
     # Exceptions that fail the module with their message and the return values gathered so far.

@@ -152,3 +152,8 @@ def test_the_follow_up_step_can_report_a_change_on_its_own(run, store, check_mod
     assert result["changed"] is True
     assert store.writes == []
     assert result["touched"] is not check_mode
+
+
+def test_unknown_is_neither_true_nor_false():
+    with pytest.raises(TypeError):
+        bool(UNKNOWN)
