@@ -131,7 +131,7 @@ def _images(images):
         ref = str(value)
         name, at, digest = ref.partition("@")
         # The last path segment: a registry's port (registry:5000/ollama) is not a tag.
-        _, colon, tag = name.split("/")[-1].partition(":")
+        colon, tag = name.split("/")[-1].partition(":")[1:]
         if at:
             tag = (f"{tag}@" if tag else "") + digest[:DIGEST_SHOWN]
         elif not colon:
