@@ -61,13 +61,24 @@ def tasks_run(records, host):
     return sum(1 for r in records if r["host"] == host and r["status"] in {"ok", "changed"})
 
 
+APT_CACHE_PATHS = "/var/lib/apt/lists /var/lib/apt/lists/* /var/lib/apt/periodic/update-success-stamp"
+
+
 def apt_lists_mtime(container):
-    """Newest modification time under /var/lib/apt/lists in a container: it moves on every apt cache refresh."""
-    script = "find /var/lib/apt/lists -maxdepth 1 -type f -printf '%T@\\n' | sort -n | tail -1"
+    """Newest modification time of apt's lists, their directory and its success stamp (what apt's
+    cache_valid_time reads): it moves on every apt cache refresh."""
+    script = f"stat -c %Y {APT_CACHE_PATHS} 2>/dev/null | sort -n | tail -1"
     out = subprocess.run(
         ["docker", "exec", container, "sh", "-c", script], capture_output=True, text=True, check=False
     ).stdout.strip()
     return float(out or 0)
+
+
+def age_apt_lists(container, hours=25):
+    """Make apt's lists look as old as on a host converged a day ago (a re-run minutes after the first run
+    would otherwise hide a refresh that cache_valid_time allows once an hour)."""
+    script = f"touch -d '{hours} hours ago' {APT_CACHE_PATHS} 2>/dev/null; true"
+    subprocess.run(["docker", "exec", container, "sh", "-c", script], check=True)
 
 
 def image_pull_events(container, since, until):
