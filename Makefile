@@ -60,7 +60,7 @@ test: ## Everything, in order, stopping at the first failure
 	$(MAKE) integration
 	$(MAKE) molecule
 
-bench: bed ## Benchmarks (measurements, not tests): site.yml fresh vs re-run; fleet of 1 vs 3 hosts
+bench: bed ## Benchmarks (measurements, not tests): issue 12's goals beside their figures (re-run vs fresh, tasks, pulls; fleet re-run 3 hosts vs 1)
 	python tests/bench/stack_bench.py
 	python tests/bench/fleet_bench.py
 
