@@ -18,8 +18,8 @@ from ansible.module_utils.parsing.convert_bool import boolean
 STATUSES = ["healthy", "unhealthy", "failed", "unreachable", "not checked"]
 # Statuses that leave nothing for a person to do: the others are listed under "Needs attention".
 QUIET = ("healthy", "not checked")
-# Each role reports health under its own fact; a host may hold both (a standalone host can run a worker's
-# gate), so the one of its own role is read first.
+# Workers publish their health gate's verdict, gateways and standalone hosts register litellm_health's
+# result: the fact of the host's own role is read first, the other one when that is missing.
 WORKER_HEALTH = "llmstack_worker_health"
 STACK_HEALTH = "litellm_stack_health"
 # An image digest is shown by its first 12 hex digits, as docker does.
@@ -32,7 +32,7 @@ def _text(value):
 
 
 def _int(value):
-    """Whole number of a count that may come as text, 0 when it is none."""
+    """Whole number of a count that may come as text, 0 when it is missing or not a number."""
     try:
         return int(value)
     except (TypeError, ValueError):
