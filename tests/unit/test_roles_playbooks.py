@@ -186,7 +186,11 @@ def test_distro_source_on_debian_12_fails_saying_there_is_no_compose_v2(play):
 
 
 def test_a_tier_not_in_the_tier_list_fails_before_docker_is_touched(play):
-    run = play(["nvidia_container_toolkit"], host_vars={"llmstack_gpu_tier": "gpu_huge"}, fake_facts=facts())
+    run = play(
+        ["gpu_tier", "docker_engine", "nvidia_container_toolkit"],
+        host_vars={"llmstack_gpu_tier": "gpu_huge"},
+        fake_facts=facts(),
+    )
     name, result = run.failure
     assert "llmstack_gpu_tier is not a known tier" in name
     assert "llmstack_gpu_tier is 'gpu_huge'" in result["msg"]
@@ -213,7 +217,7 @@ def test_a_tier_list_entry_without_min_vram_fails_naming_the_variable(play):
 def test_a_gpu_tier_without_a_working_driver_stops_with_the_driver_problem(play):
     """The inventory says GPU, but nvidia-smi cannot reach the driver: stop before Docker is touched."""
     run = play(
-        ["nvidia_container_toolkit"],
+        ["gpu_tier", "docker_engine", "nvidia_container_toolkit"],
         host_vars={"llmstack_gpu_tier": "gpu_high", "gpu_tier_nvidia_smi_path": str(SIMULATED_NVIDIA_SMI)},
         environment=simulated_gpu("no-driver"),
         fake_facts=facts(),
@@ -292,3 +296,12 @@ def test_custom_tiers_decided_by_the_largest_card_or_by_all_cards(play):
     assert by_max.rc == 0, by_max.output[-3000:]
     assert by_max.facts["llmstack_gpu_tier"] == "gpu_big"
     assert by_total.facts["llmstack_gpu_tier"] == "gpu_farm"
+
+
+def test_a_role_run_without_the_tier_role_before_it_names_the_missing_fact(play):
+    """No meta dependency runs gpu_tier behind the playbook's back: the toolkit's argument spec requires its fact."""
+    run = play(["nvidia_container_toolkit"], fake_facts=facts())
+    name, result = run.failure
+    assert "Validating arguments" in name
+    assert "llmstack_gpu" in result["msg"]
+    assert run.changed_before_failure() == []
