@@ -37,8 +37,9 @@ def _deployment(model, api_base):
 
 
 def _routable(worker):
-    # A worker that did not reach this run has no facts; one that failed its health gate is never routed to.
-    if "llmstack_models" not in worker or "llmstack_ollama_url" not in worker:
+    # A worker that did not reach this run has no facts (or no Ollama address); one that failed its health
+    # gate is never routed to.
+    if "llmstack_models" not in worker or not worker.get("llmstack_ollama_url"):
         return False
     health = worker.get("llmstack_worker_health")
     return not isinstance(health, Mapping) or bool(health.get("healthy", True))
