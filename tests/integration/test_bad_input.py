@@ -26,7 +26,11 @@ CASES = [
     ("litellm_stack_master_key", "4444", 'must start with "sk-"'),
     ("litellm_stack_master_key", "sk-has'a-quote-0123456789abcdefghijk", "may contain quotes"),
     ("litellm_stack_models", "tinyllama", "litellm_stack_models"),
-    ("litellm_stack_models", [{"name": "t", "ollama": "tinyllama", "mode": "vision"}], "value of mode must be one of: chat, embedding"),
+    (
+        "litellm_stack_models",
+        [{"name": "t", "ollama": "tinyllama", "mode": "vision"}],
+        "value of mode must be one of: chat, embedding",
+    ),
     (
         "litellm_stack_models",
         [{"name": "t", "ollama": "a"}, {"name": "t", "ollama": "b", "mode": "chat"}],
