@@ -20,7 +20,7 @@ MASTER_KEY_PREFIX = "sk-"
 def generate(name, length):
     """A new random secret: letters and digits only, so that .env and URLs carry it unquoted."""
     prefix = MASTER_KEY_PREFIX if name == MASTER_KEY else ""
-    return prefix + "".join(secrets.choice(ALPHABET) for _ in range(int(length)))
+    return prefix + "".join(secrets.choice(ALPHABET) for _position in range(int(length)))
 
 
 def settled_secrets(lengths, given=None, kept=None):

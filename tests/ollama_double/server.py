@@ -173,7 +173,7 @@ class Handler(BaseHTTPRequestHandler):
             data = b""
         else:
             data = go_json(reply.body)
-        self.status_sent = reply.status
+        self.record_status(reply.status)
         self.send_response(reply.status)
         if reply.body is not None:
             self.send_header("Content-Type", reply.content_type)
@@ -182,6 +182,13 @@ class Handler(BaseHTTPRequestHandler):
         if not head and data:
             self.wfile.write(data)
         self.wfile.flush()
+
+    def record_status(self, status: int) -> None:
+        # In the request log before the client can read the answer, as a client may ask for the log at once.
+        self.status_sent = status
+        entry = getattr(self, "current_entry", None)
+        if entry is not None:
+            entry["status"] = status
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
@@ -217,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
                     self._write_chunk(go_json({"error": event.message}) + b"\n")
                     break
                 if not started:
-                    self.status_sent = 200
+                    self.record_status(200)
                     self.send_response(200)
                     self.send_header("Content-Type", api.NDJSON)
                     self.send_header("Transfer-Encoding", "chunked")
@@ -254,6 +261,7 @@ class Handler(BaseHTTPRequestHandler):
             "user_agent": self.headers.get("User-Agent", ""),
             "status": None,
         }
+        self.current_entry = entry
         is_control = path.startswith("/_double/") or path == "/_double"
         try:
             if not is_control:
