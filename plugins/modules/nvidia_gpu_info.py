@@ -267,6 +267,8 @@ def result_for(params, gpus, nvidia_smi=None, cuda_version=None, detected=True):
     tiers, basis, given = params["tiers"], params["vram_basis"], params["tier"]
     totals = [gpu["memory_total_mib"] or 0 for gpu in gpus]
     drivers = [gpu["driver_version"] for gpu in gpus if gpu["driver_version"]]
+    found = classify(gpus, tiers, basis)
+    tier = given or found
     return {
         "changed": False,
         "gpus": [{key: value for key, value in gpu.items() if key != "driver_version"} for gpu in gpus],
@@ -276,10 +278,10 @@ def result_for(params, gpus, nvidia_smi=None, cuda_version=None, detected=True):
         "max_vram_mib": max(totals) if totals else 0,
         "total_vram_mib": sum(totals),
         "vram_gib": vram_gib(gpus, basis),
-        "tier": given or classify(gpus, tiers, basis),
-        "detected_tier": classify(gpus, tiers, basis) if detected else None,
+        "tier": tier,
+        "detected_tier": found if detected else None,
         "tier_source": "given" if given else "nvidia-smi",
-        "uses_gpu": (given or classify(gpus, tiers, basis)) != CPU_TIER,
+        "uses_gpu": tier != CPU_TIER,
         "nvidia_smi": nvidia_smi,
     }
 
