@@ -45,6 +45,32 @@ def _address_problem(name, value):
     return None
 
 
+def _loopback(address):
+    ip = ipaddress.ip_address(str(address))
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def _exposure_problem(values):
+    """A standalone host's Ollama published beyond loopback, with no reason given: refused (a fleet worker's
+    is bound to its fleet address behind the worker firewall, and a gateway runs none)."""
+    address = values.get("litellm_stack_ollama_bind_address")
+    if (values.get("llmstack_fleet_role") or "standalone") != "standalone" or not values.get(
+        "litellm_stack_ollama_publish"
+    ):
+        return None
+    if _address_problem("litellm_stack_ollama_bind_address", address) or _loopback(address):
+        return None
+    if str(values.get("litellm_stack_ollama_exposure_reason") or "").strip():
+        return None
+    return (
+        f"litellm_stack_ollama_bind_address is {address} on a standalone host: Ollama has no authentication, and "
+        "Docker publishes its port past ufw (moby #4737). Keep it on loopback (127.0.0.1 or ::1), set "
+        "litellm_stack_ollama_publish: false, or state why it is exposed anyway in "
+        "litellm_stack_ollama_exposure_reason."
+    )
+
+
 def _secret_problems(values):
     problems = []
     master = values.get("litellm_stack_master_key") or ""
@@ -98,6 +124,7 @@ def litellm_stack_input_problems(values, known_keys):
         _port_problem("litellm_stack_ollama_port", values.get("litellm_stack_ollama_port")),
         _address_problem("litellm_stack_litellm_bind_address", values.get("litellm_stack_litellm_bind_address")),
         _address_problem("litellm_stack_ollama_bind_address", values.get("litellm_stack_ollama_bind_address")),
+        _exposure_problem(values),
     ]
     if not posixpath.isabs(str(values.get("litellm_stack_dir") or "")):
         problems.append(f"litellm_stack_dir must be an absolute path, not {values.get('litellm_stack_dir')}.")

@@ -51,21 +51,46 @@ CASES = [
     ("llmstack_fleet_address", "gpu-box-01", "llmstack_fleet_address"),
     ("docker_engine_source", "podman", "docker_engine_source"),
     ("litellm_stack_fleet_firewall", "maybe", "litellm_stack_fleet_firewall"),
+    # Images: pinned by a version tag, at or above the floor in roles/litellm_stack/vars/image_floors.yml.
+    ("litellm_stack_ollama_image", "ollama/ollama:latest", "uses the tag latest, which moves"),
+    ("litellm_stack_postgres_image", "postgres", "has no tag"),
+    (
+        "litellm_stack_litellm_image",
+        "ghcr.io/berriai/litellm:v1.83.0",
+        "is LiteLLM 1.83.0, below its floor 1.84.0 (CVE-",
+    ),
+    ("litellm_stack_litellm_image", "ghcr.io/berriai/litellm:v1.82.8", "MAL-2026-2144"),
+    ("litellm_stack_postgres_image", "postgres:14", "no security fixes"),
+    ("nvidia_container_toolkit_smoke_test_image", "nvidia/cuda:latest", "uses the tag latest"),
+    ("litellm_stack_image_floor_exceptions", {"litellm_stack_ollama_image": ""}, "must be the reason"),
+    # Ollama has no authentication: a standalone host does not publish it beyond loopback without a reason.
+    ("litellm_stack_ollama_bind_address", "0.0.0.0", "no authentication, and Docker publishes its port past ufw"),
 ]
+
+# Inputs that pass the same checks: each host runs to the end of the checks (and of the --tags always run).
+ACCEPTED = {
+    "below-floor-with-reason": {
+        "litellm_stack_ollama_image": "ollama/ollama:0.12.0",
+        "litellm_stack_image_floor_exceptions": {"litellm_stack_ollama_image": "lab reproduction, host offline"},
+    },
+    "exposed-ollama-with-reason": {
+        "litellm_stack_ollama_bind_address": "0.0.0.0",
+        "litellm_stack_ollama_exposure_reason": "isolated lab VLAN, only the gateway reaches it",
+    },
+    "digest-pinned": {
+        "litellm_stack_postgres_image": "postgres:17.11@sha256:" + "0123456789abcdef" * 4,
+        "litellm_stack_ollama_bind_address": "::1",
+    },
+}
 
 
 @pytest.fixture(scope="module")
 def outcomes(tmp_path_factory):
     """Run site.yml once over one local host per case; return each host's first failure."""
     tmp = tmp_path_factory.mktemp("bad-input")
-    hosts = {
-        f"case{number:02d}": {
-            "ansible_connection": "local",
-            "ansible_python_interpreter": sys.executable,
-            variable: value,
-        }
-        for number, (variable, value, _words) in enumerate(CASES)
-    }
+    local = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+    hosts = {f"case{number:02d}": {**local, variable: value} for number, (variable, value, _words) in enumerate(CASES)}
+    hosts.update({name: {**local, **values} for name, values in ACCEPTED.items()})
     inventory = tmp / "inventory.json"
     inventory.write_text(json.dumps({"all": {"hosts": hosts}}))
     env = dict(
@@ -100,7 +125,13 @@ def outcomes(tmp_path_factory):
                     items = [r for r in result.get("results", []) if r.get("failed")]
                     message = " ".join(r.get("msg", "") for r in items) if items else result.get("msg", "")
                     first_failure[host] = (task["task"]["name"], message)
-    return run.returncode, data["stats"], first_failure
+    passed = {}
+    for play in data["plays"]:
+        for task in play["tasks"]:
+            for host, result in task["hosts"].items():
+                if not result.get("failed") and not result.get("skipped"):
+                    passed.setdefault(host, {})[task["task"]["name"].split(" : ")[-1]] = str(result.get("msg", ""))
+    return run.returncode, data["stats"], first_failure, passed
 
 
 @pytest.mark.parametrize(
@@ -109,7 +140,7 @@ def outcomes(tmp_path_factory):
     ids=[f"{c[0]}={c[1]!r}"[:60] for c in CASES],
 )
 def test_bad_input_stops_before_anything_changes(outcomes, number, variable, value, words):
-    returncode, stats, first_failure = outcomes
+    returncode, stats, first_failure, _messages = outcomes
     host = f"case{number:02d}"
     assert returncode != 0
     assert host in first_failure, f"{variable}={value!r} was accepted"
@@ -119,3 +150,25 @@ def test_bad_input_stops_before_anything_changes(outcomes, number, variable, val
     assert variable in message, message
     assert words in message, message
     assert stats[host]["changed"] == 0
+
+
+# The checks these inputs must pass (the run may stop later, at a check of this machine's own Docker packages).
+ACCEPTING_CHECKS = [
+    "Check the ports, addresses (and Ollama's exposure), paths, secrets, model names and LiteLLM settings",
+    "Check that every image is pinned by a version tag, not below its floor, and not a deny-listed release",
+    "Check that the smoke test's image is pinned by a version tag",
+]
+
+
+@pytest.mark.parametrize("host", list(ACCEPTED))
+def test_reasons_and_digests_pass_the_checks(outcomes, host):
+    _returncode, stats, _first_failure, passed = outcomes
+    for check in ACCEPTING_CHECKS:
+        assert check in passed[host], f"{host} did not pass: {check}"
+    assert stats[host]["changed"] == 0
+
+
+def test_an_image_run_below_its_floor_says_why(outcomes):
+    _returncode, _stats, _first_failure, passed = outcomes
+    said = passed["below-floor-with-reason"]["Say which images run below their floor, and why"]
+    assert "litellm_stack_ollama_image (ollama/ollama:0.12.0) runs below its floor because: lab reproduction" in said

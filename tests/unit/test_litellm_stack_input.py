@@ -81,3 +81,49 @@ def test_every_problem_is_reported_at_once():
         "litellm_stack_litellm_settings": {"x": 1},
     }
     assert len(litellm_stack_input_problems(bad, KNOWN)) == 3
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "192.168.10.5", "::", "fe80::1"])
+def test_a_standalone_ollama_published_beyond_loopback_is_refused(address):
+    values = {**GOOD, "litellm_stack_ollama_publish": True, "litellm_stack_ollama_bind_address": address}
+    (problem,) = litellm_stack_input_problems(values, KNOWN)
+    assert problem.startswith(f"litellm_stack_ollama_bind_address is {address} on a standalone host")
+    assert "no authentication" in problem
+    assert "moby #4737" in problem
+    assert "litellm_stack_ollama_exposure_reason" in problem
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"litellm_stack_ollama_exposure_reason": "GPU box on an isolated lab VLAN, reached by its gateway only"},
+        {"litellm_stack_ollama_publish": False},
+        {"llmstack_fleet_role": "worker"},
+        {"llmstack_fleet_role": "gateway"},
+        {"litellm_stack_ollama_bind_address": "127.0.0.1"},
+        {"litellm_stack_ollama_bind_address": "127.0.0.53"},
+        {"litellm_stack_ollama_bind_address": "::1"},
+        {"litellm_stack_ollama_bind_address": "::ffff:127.0.0.1"},
+    ],
+)
+def test_an_exposed_ollama_passes_with_a_reason_off_standalone_hosts_or_on_loopback(overrides):
+    values = {**GOOD, "litellm_stack_ollama_publish": True, "litellm_stack_ollama_bind_address": "0.0.0.0", **overrides}
+    assert litellm_stack_input_problems(values, KNOWN) == []
+
+
+def test_a_blank_exposure_reason_is_no_reason():
+    values = {
+        **GOOD,
+        "llmstack_fleet_role": "standalone",
+        "litellm_stack_ollama_publish": True,
+        "litellm_stack_ollama_bind_address": "0.0.0.0",
+        "litellm_stack_ollama_exposure_reason": "  ",
+    }
+    assert len(litellm_stack_input_problems(values, KNOWN)) == 1
+
+
+def test_a_bad_ollama_address_is_named_once():
+    values = {**GOOD, "litellm_stack_ollama_publish": True, "litellm_stack_ollama_bind_address": "localhost"}
+    assert litellm_stack_input_problems(values, KNOWN) == [
+        "litellm_stack_ollama_bind_address must be an IP address (for example 127.0.0.1 or 0.0.0.0), not localhost."
+    ]
