@@ -58,7 +58,8 @@ def _form_problem(variable, reference):
     name = f"{parts['domain']}/{parts['path']}" if parts["domain"] else parts["path"]
     if not parts["tag"]:
         return (
-            f"{variable} ({reference}) has no tag, and the tag is the version the floor check reads: "
+            f"{variable} ({reference}) has no tag, so nothing says which version runs "
+            "(the tag is what the floor check reads): "
             f"write {name}:<version> (a digest may follow, {name}:<version>@sha256:<64 hex digits>)."
         )
     if parts["tag"] == "latest" or parts["tag"].endswith("-latest"):

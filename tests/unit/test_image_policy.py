@@ -70,7 +70,7 @@ def test_pinned_images_at_or_above_their_floor_pass(variable, image):
         ("litellm_stack_litellm_image", "ghcr.io/berriai/litellm:main-latest", "uses the tag main-latest"),
         ("nvidia_container_toolkit_smoke_test_image", "nvidia/cuda:latest", "pin a version instead, nvidia/cuda:"),
         ("litellm_stack_ollama_image", "ollama/ollama", "has no tag"),
-        ("litellm_stack_ollama_image", f"ollama/ollama@{DIGEST}", "has no tag, and the tag is the version"),
+        ("litellm_stack_ollama_image", f"ollama/ollama@{DIGEST}", "has no tag, so nothing says which version runs"),
         ("litellm_stack_postgres_image", "registry.lab:5000/postgres", "write registry.lab:5000/postgres:<version>"),
         ("litellm_stack_ollama_image", "", "is not an image reference"),
         ("litellm_stack_ollama_image", "Ollama/Ollama:0.33.3", "is not an image reference"),
