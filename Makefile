@@ -69,7 +69,8 @@ demo: bed ## Converge a throwaway workstation container with site.yml here, and 
 	molecule prepare -s default
 	molecule converge -s default
 	@address=$$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' llmstack-default); \
-	echo; echo "Gateway: http://$$address:4444 (OpenAI-compatible)"; \
+	echo; echo "Gateway: https://$$address:4444 (OpenAI-compatible)"; \
+	echo "Lab CA: $$HOME/.cache/molecule/$$(basename $(CURDIR))/default/inventory/.llmstack-ca/ca.crt (curl --cacert)"; \
 	echo "Master key: docker exec llmstack-default grep LITELLM_MASTER_KEY /opt/litellm-stack/.env"; \
 	echo "Remove it: make demo-destroy"
 

@@ -1,11 +1,23 @@
 """What the scenarios' testinfra tests share to reach a converged workstation's gateway from the test host."""
 
 import json
+import os
+import ssl
 import subprocess
 import urllib.error
 import urllib.request
 
 STACK = "/opt/litellm-stack"
+
+
+def lab_ca():
+    """The lab CA's certificate that the converge made beside molecule's inventory (the file clients trust)."""
+    return os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "inventory", ".llmstack-ca", "ca.crt")
+
+
+def tls_context(cafile=None):
+    """A client's verification, trusting only the lab CA: as strict as the openai SDK with SSL_CERT_FILE set."""
+    return ssl.create_default_context(cafile=cafile or lab_ca())
 
 
 def container_address(name):
@@ -35,8 +47,9 @@ def call(url, payload=None, key=None):
     request.add_header("Content-Type", "application/json")
     if key:
         request.add_header("Authorization", f"Bearer {key}")
+    context = tls_context() if url.startswith("https://") else None
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with urllib.request.urlopen(request, timeout=120, context=context) as response:
             return response.status, json.load(response)
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode()

@@ -76,6 +76,13 @@ options:
     description: Whether to verify the proxy's TLS certificate when O(url) is C(https://).
     type: bool
     default: true
+  ca_path:
+    description:
+      - PEM file of the CA that signed the proxy's certificate, on the host the module runs on (for a gateway
+        whose certificate a lab CA issued, for example C(/opt/litellm-stack/tls/ca.crt)).
+      - Without it the host's system trust store is used.
+    type: path
+    version_added: 0.2.0
 seealso:
   - name: LiteLLM proxy health checks
     description: LiteLLM's health endpoints.
@@ -85,7 +92,8 @@ seealso:
 EXAMPLES = r"""
 - name: Wait for the gateway and prove that it serves tinyllama
   llmstack.gateway.litellm_health:
-    url: http://127.0.0.1:4444
+    url: https://127.0.0.1:4444
+    ca_path: /opt/litellm-stack/tls/ca.crt
     master_key: "{{ litellm_master_key }}"
     expected_models: [tinyllama, bge-m3]
     probe_models:
@@ -231,6 +239,7 @@ class Gateway:
             token=params["master_key"],
             validate_certs=params["validate_certs"],
             timeout=params["timeout"],
+            ca_path=params["ca_path"],
         )
         self.params = params
 
@@ -368,6 +377,7 @@ def main():
             "delay": {"type": "int", "default": 3},
             "timeout": {"type": "int", "default": 10},
             "validate_certs": {"type": "bool", "default": True},
+            "ca_path": {"type": "path"},
         },
         supports_check_mode=True,
     )

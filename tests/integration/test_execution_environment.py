@@ -90,6 +90,7 @@ def test_galaxy_requirements_list_community_docker_and_this_collection(context, 
     requirements = yaml.safe_load((context / "_build" / "requirements.yml").read_text())
     by_name = {entry["name"]: entry for entry in requirements["collections"]}
     assert by_name["community.docker"]["version"] == ">=4.0.0"
+    assert by_name["community.crypto"]["version"] == galaxy["dependencies"]["community.crypto"]
     (ours,) = [entry for entry in requirements["collections"] if entry.get("type") == "file"]
     # Galaxy installs it from /build, the context's _build directory: the tarball must be there.
     tarball = context / "_build" / ours["name"]
@@ -100,7 +101,7 @@ def test_galaxy_requirements_list_community_docker_and_this_collection(context, 
         names = archive.getnames()
     info = manifest["collection_info"]
     assert (info["namespace"], info["name"]) == ("llmstack", "gateway")
-    assert info["dependencies"] == {"community.docker": ">=4.0.0"}
+    assert info["dependencies"] == {"community.docker": ">=4.0.0", "community.crypto": ">=2.22.0"}
     assert "roles/fleet_report/tasks/main.yml" in names
     assert not [n for n in names if n.split("/")[0] in {"tests", "molecule", ".venv", "context", "reports"}]
 

@@ -74,13 +74,13 @@ def test_ollama_is_reachable_on_the_workstations_loopback(host):
 
 def test_gateway_is_reachable_from_outside(address):
     assert reachable(address, 4444)
-    status, _ = call(f"http://{address}:4444/health/liveliness")
+    status, _ = call(f"https://{address}:4444/health/liveliness")
     assert status == 200
 
 
 def test_chat_completion_with_the_master_key(address, master_key):
     status, body = call(
-        f"http://{address}:4444/v1/chat/completions",
+        f"https://{address}:4444/v1/chat/completions",
         {"model": "tinyllama", "messages": [{"role": "user", "content": "Say hello"}], "max_tokens": 10},
         key=master_key,
     )
@@ -90,14 +90,14 @@ def test_chat_completion_with_the_master_key(address, master_key):
 
 def test_chat_completion_without_a_key_is_refused(address):
     status, _ = call(
-        f"http://{address}:4444/v1/chat/completions",
+        f"https://{address}:4444/v1/chat/completions",
         {"model": "tinyllama", "messages": [{"role": "user", "content": "Say hello"}]},
     )
     assert status == 401
 
 
 def test_gateway_lists_exactly_the_tiers_models(address, master_key, host):
-    status, body = call(f"http://{address}:4444/v1/models", key=master_key)
+    status, body = call(f"https://{address}:4444/v1/models", key=master_key)
     assert status == 200
     assert {m["id"] for m in body["data"]} == TIER_MODELS
     config = host.file(f"{STACK}/litellm_settings.yml").content_string

@@ -15,7 +15,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from gateway_client import container_address as address
-from gateway_client import read_master_key
+from gateway_client import read_master_key, tls_context
 
 testinfra_hosts = ["llmstack-fleet-gw"]
 
@@ -65,14 +65,14 @@ def master_key(host):
 
 def chat(key, prompt="Say hello"):
     request = urllib.request.Request(
-        f"http://{address(GATEWAY)}:4444/v1/chat/completions",
+        f"https://{address(GATEWAY)}:4444/v1/chat/completions",
         data=json.dumps(
             {"model": "tinyllama", "messages": [{"role": "user", "content": prompt}], "max_tokens": 5}
         ).encode(),
         headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
     )
     try:
-        with urllib.request.urlopen(request, timeout=120) as response:
+        with urllib.request.urlopen(request, timeout=120, context=tls_context()) as response:
             return response.status
     except urllib.error.HTTPError as exc:
         return exc.code

@@ -20,7 +20,7 @@ GPU_HIGH_MODELS = {"tinyllama": "chat", "gpt-oss-20b": "chat", "bge-m3": "embedd
 
 @pytest.fixture(scope="module")
 def gateway(host):
-    return f"http://{workstation_address(host)}:4444"
+    return f"https://{workstation_address(host)}:4444"
 
 
 @pytest.fixture(scope="module")
