@@ -70,7 +70,8 @@ demo: bed ## Converge a throwaway workstation container with site.yml here, and 
 	molecule converge -s default
 	@address=$$(docker inspect --format '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' llmstack-default); \
 	echo; echo "Gateway: https://$$address:4444 (OpenAI-compatible)"; \
-	echo "Lab CA: $$HOME/.cache/molecule/$$(basename $(CURDIR))/default/inventory/.llmstack-ca/ca.crt (curl --cacert)"; \
+	docker exec llmstack-default cat /opt/litellm-stack/tls/ca.crt > demo-ca.crt; \
+	echo "Its lab CA: demo-ca.crt (curl --cacert demo-ca.crt https://$$address:4444/health/liveliness)"; \
 	echo "Master key: docker exec llmstack-default grep LITELLM_MASTER_KEY /opt/litellm-stack/.env"; \
 	echo "Remove it: make demo-destroy"
 

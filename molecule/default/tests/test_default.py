@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
-from gateway_client import call, read_master_key, workstation_address
+from gateway_client import call, lab_ca, read_master_key, workstation_address
 
 STACK = "/opt/litellm-stack"
 COMPOSE = f"docker compose --project-directory {STACK}"
@@ -154,6 +154,10 @@ def test_compose_file_reserves_no_gpu_on_the_cpu_tier(host):
     assert "nvidia" not in compose
 
 
+def lab_ca_key():
+    return Path(lab_ca()).with_name("ca.key").read_text()
+
+
 def test_a_verbose_run_prints_no_secret_and_only_root_can_read_them(host):
     """Last, because it adds a provider (which reconfigures the gateway)."""
     provider_key = "AIza-provider-key-that-must-stay-secret-0123456789"
@@ -181,6 +185,13 @@ def test_a_verbose_run_prints_no_secret_and_only_root_can_read_them(host):
     for name, value in secrets.items():
         leaks = [line.replace(value, f"<{name}>")[:300] for line in output.splitlines() if value in line]
         assert not leaks, f"{name} appeared in the -vvv output: {leaks[:3]}"
+    # The private keys: the gateway's (on the host and under the lab CA's issued/) and the lab CA's own.
+    assert "PRIVATE KEY-----" not in output
+    keys = {"gateway key": host.file(f"{STACK}/tls/gateway.key").content_string, "lab CA key": lab_ca_key()}
+    for name, pem in keys.items():
+        body = [line for line in pem.splitlines() if line and not line.startswith("-----")]
+        assert body, f"{name} is empty"
+        assert not [line for line in body if line in output], f"the {name} appeared in the -vvv output"
     holders = host.run(
         "grep -rlF "
         + " ".join(f"-e {value}" for value in secrets.values())
