@@ -44,8 +44,8 @@ TOP_LEVEL = {
 TOP_LEVEL_PATTERN = re.compile(r"^(requirements|constraints)[\w.-]*\.(txt|yml)$")
 # Inside a role's README, names relative to the role.
 ROLE_DIRS = {"defaults", "files", "handlers", "meta", "tasks", "templates", "vars"}
-# What ansible-playbook writes beside an inventory (fleet_report's default directory).
-GENERATED = re.compile(r"^inventories/[^/]+/reports(/|$)")
+# What ansible-playbook writes beside an inventory (fleet_report's default directory, the lab CA).
+GENERATED = re.compile(r"^inventories/[^/]+/(reports|\.llmstack-ca)(/|$)")
 
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 SPAN = re.compile(r"`([^`\n]+)`")
