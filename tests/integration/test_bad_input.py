@@ -65,6 +65,13 @@ CASES = [
     ("litellm_stack_image_floor_exceptions", {"litellm_stack_ollama_image": ""}, "must be the reason"),
     # Ollama has no authentication: a standalone host does not publish it beyond loopback without a reason.
     ("litellm_stack_ollama_bind_address", "0.0.0.0", "no authentication, and Docker publishes its port past ufw"),
+    # TLS: no plain HTTP beyond loopback; the inventory's certificate comes with its key.
+    ("litellm_stack_tls", False, "plain HTTP there would carry the master key"),
+    (
+        "litellm_stack_tls_certificate",
+        "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+        "litellm_stack_tls_private_key is empty",
+    ),
 ]
 
 # Inputs that pass the same checks: each host runs to the end of the checks (and of the --tags always run).
@@ -80,6 +87,10 @@ ACCEPTED = {
     "digest-pinned": {
         "litellm_stack_postgres_image": "postgres:17.11@sha256:" + "0123456789abcdef" * 4,
         "litellm_stack_ollama_bind_address": "::1",
+    },
+    "plain-http-on-loopback": {
+        "litellm_stack_tls": False,
+        "litellm_stack_litellm_bind_address": "127.0.0.1",
     },
 }
 
