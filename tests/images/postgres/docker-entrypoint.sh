@@ -27,11 +27,17 @@ if [ "${1:0:1}" = '-' ]; then
   set -- postgres "$@"
 fi
 
+# As the official image's docker_create_db_directories, step for step, so that this image needs the same
+# capabilities: chmod may fail (ignored), chown only what the postgres user does not own yet (a fresh tmpfs
+# or volume: CAP_CHOWN), and `find` walks the 0700 data directory as root (CAP_DAC_OVERRIDE or
+# CAP_DAC_READ_SEARCH) on every start after the first.
 if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
-  mkdir -p "$PGDATA" /var/run/postgresql
-  chown postgres:postgres "$PGDATA" /var/run/postgresql
-  chmod 700 "$PGDATA"
-  chmod 3777 /var/run/postgresql
+  mkdir -p "$PGDATA"
+  chmod 00700 "$PGDATA" || :
+  mkdir -p /var/run/postgresql || :
+  chmod 03775 /var/run/postgresql || :
+  find "$PGDATA" \! -user postgres -exec chown postgres '{}' +
+  find /var/run/postgresql \! -user postgres -exec chown postgres '{}' +
   exec setpriv --reuid=postgres --regid=postgres --init-groups "${BASH_SOURCE[0]}" "$@"
 fi
 
