@@ -34,7 +34,7 @@ def _memory_bytes(value):
 
 def _memory_problems(memory_limits):
     if not isinstance(memory_limits, Mapping) or not isinstance(memory_limits.get("cpu"), Mapping):
-        return ["litellm_stack_memory_limits must be a mapping of tier names to {ollama, db, litellm} sizes with a cpu entry."]
+        return ["litellm_stack_memory_limits must map tier names to {ollama, db, litellm} sizes, with a cpu entry."]
     problems = []
     for tier, limits in memory_limits.items():
         if not isinstance(limits, Mapping):
@@ -52,9 +52,10 @@ def _memory_problems(memory_limits):
                 problems.append(f"{where} is {size}; Docker needs at least 6m.")
     missing = [service for service in SERVICES if service not in memory_limits["cpu"]]
     if missing:
-        problems.append(f"litellm_stack_memory_limits[cpu] is every tier's fallback and must size {', '.join(missing)}.")
+        problems.append(
+            f"litellm_stack_memory_limits[cpu] is every tier's fallback and must size {', '.join(missing)}."
+        )
     return problems
-
 
 
 def _per_service_problems(name, value, check):
@@ -86,7 +87,9 @@ def _flag_problem(flag):
 def litellm_stack_hardening_problems(settings):
     """One sentence per bad hardening setting, each naming its variable; empty when all is well."""
     problems = _memory_problems(settings.get("litellm_stack_memory_limits"))
-    problems += _per_service_problems("litellm_stack_cap_add", settings.get("litellm_stack_cap_add"), _capabilities_problem)
+    problems += _per_service_problems(
+        "litellm_stack_cap_add", settings.get("litellm_stack_cap_add"), _capabilities_problem
+    )
     problems += _per_service_problems("litellm_stack_read_only", settings.get("litellm_stack_read_only"), _flag_problem)
     max_size = settings.get("litellm_stack_log_max_size")
     if not isinstance(max_size, str) or not LOG_SIZE.match(max_size):

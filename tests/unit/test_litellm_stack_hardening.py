@@ -97,18 +97,30 @@ def test_limits_without_a_cpu_entry_fail_naming_the_variable():
 @pytest.mark.parametrize(
     ("overrides", "words"),
     [
-        ({"litellm_stack_memory_limits": {"cpu": {"ollama": "lots", "db": "1g", "litellm": "4g"}}}, "[cpu].ollama must be a Docker size"),
+        (
+            {"litellm_stack_memory_limits": {"cpu": {"ollama": "lots", "db": "1g", "litellm": "4g"}}},
+            "[cpu].ollama must be a Docker size",
+        ),
         ({"litellm_stack_memory_limits": {"cpu": {"ollama": "4m", "db": "1g", "litellm": "4g"}}}, "at least 6m"),
-        ({"litellm_stack_memory_limits": {"cpu": {"ollama": "16g", "db": "1g"}}}, "[cpu] is every tier's fallback and must size litellm"),
+        (
+            {"litellm_stack_memory_limits": {"cpu": {"ollama": "16g", "db": "1g"}}},
+            "[cpu] is every tier's fallback and must size litellm",
+        ),
         ({"litellm_stack_memory_limits": {"gpu_high": {"ollama": "8g"}}}, "with a cpu entry"),
         (
             {"litellm_stack_memory_limits": {"cpu": {"ollama": "16g", "db": "1g", "litellm": "4g", "redis": "1g"}}},
             "redis is no service of the stack",
         ),
-        ({"litellm_stack_memory_limits": {"cpu": {"ollama": True, "db": "1g", "litellm": "4g"}}}, "must be a Docker size"),
+        (
+            {"litellm_stack_memory_limits": {"cpu": {"ollama": True, "db": "1g", "litellm": "4g"}}},
+            "must be a Docker size",
+        ),
         ({"litellm_stack_cap_add": {"db": ["ALL"]}}, "litellm_stack_cap_add[db] must name capabilities one by one"),
         ({"litellm_stack_cap_add": {"db": "CHOWN"}}, "litellm_stack_cap_add[db] must be a list of capability names"),
-        ({"litellm_stack_cap_add": {"db": ["chown; rm"]}}, "litellm_stack_cap_add[db] must be a list of capability names"),
+        (
+            {"litellm_stack_cap_add": {"db": ["chown; rm"]}},
+            "litellm_stack_cap_add[db] must be a list of capability names",
+        ),
         ({"litellm_stack_read_only": {"db": "yes"}}, "litellm_stack_read_only[db] must be true or false"),
         ({"litellm_stack_read_only": ["db"]}, "litellm_stack_read_only must be a mapping"),
         ({"litellm_stack_log_max_size": "10"}, "litellm_stack_log_max_size must be a size with its unit"),

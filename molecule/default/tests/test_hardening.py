@@ -80,7 +80,10 @@ def test_the_root_file_system_is_read_only_where_the_image_allows_it(host, conta
     probe = host.run("docker exec %s sh -c 'touch /etc/llmstack-probe && rm /etc/llmstack-probe'", container["Id"])
     if read_only:
         assert probe.rc != 0 and "Read-only file system" in probe.stderr, probe.stderr
-        assert host.run("docker exec %s sh -c 'touch /tmp/llmstack-probe && rm /tmp/llmstack-probe'", container["Id"]).rc == 0
+        assert (
+            host.run("docker exec %s sh -c 'touch /tmp/llmstack-probe && rm /tmp/llmstack-probe'", container["Id"]).rc
+            == 0
+        )
     else:
         assert probe.rc == 0, probe.stderr
 
@@ -123,4 +126,6 @@ def test_postgres_cannot_reach_beyond_its_network_while_litellm_can(host, contai
     routes = host.check_output("docker exec %s cat /proc/net/route", containers["db"]["Id"]).splitlines()[1:]
     assert routes and all(line.split()[1] != "00000000" for line in routes), routes
     # And LiteLLM still reaches the database through it.
-    assert host.run("docker exec %s timeout 5 bash -c %s", containers["litellm"]["Id"], "exec 3<>/dev/tcp/db/5432").rc == 0
+    assert (
+        host.run("docker exec %s timeout 5 bash -c %s", containers["litellm"]["Id"], "exec 3<>/dev/tcp/db/5432").rc == 0
+    )

@@ -58,16 +58,15 @@ EOM
     fi
     chmod 700 "$PGDATA" 2>/dev/null || :
 
-    pwfile=
-    if [ -n "$POSTGRES_PASSWORD" ]; then
-      pwfile=$(mktemp)
-      printf '%s\n' "$POSTGRES_PASSWORD" >"$pwfile"
-    fi
     # No --auth flags, as in the official image: initdb's pg_hba.conf trusts the local socket AND TCP from
     # 127.0.0.1 and ::1, so only a client from another address (another container) is asked for a password.
+    # The password goes through a pipe (/dev/fd), as there: no file, so a read-only root without /tmp works.
     # shellcheck disable=SC2086 # POSTGRES_INITDB_ARGS is a list of arguments
-    initdb --username="$POSTGRES_USER" ${pwfile:+--pwfile="$pwfile"} $POSTGRES_INITDB_ARGS -D "$PGDATA"
-    [ -z "$pwfile" ] || rm -f "$pwfile"
+    if [ -n "$POSTGRES_PASSWORD" ]; then
+      initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") $POSTGRES_INITDB_ARGS -D "$PGDATA"
+    else
+      initdb --username="$POSTGRES_USER" $POSTGRES_INITDB_ARGS -D "$PGDATA"
+    fi
 
     printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
     # The official image's pg_setup_hba_conf: the method defaults to the server's password_encryption
