@@ -151,7 +151,7 @@ def rotation(host, inventory):
 
 @pytest.fixture(scope="module")
 def gateway(host):
-    return f"http://{workstation_address(host)}:4444"
+    return f"https://{workstation_address(host)}:4444"
 
 
 def test_an_unknown_item_is_refused_in_one_line_before_any_change(rotation):
