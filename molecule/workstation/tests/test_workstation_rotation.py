@@ -4,8 +4,6 @@ the real rotation recreates only the LiteLLM container, the old key is refused a
 a later run without a rotation keeps the new key and changes nothing."""
 
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,10 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from gateway_client import call, workstation_address
+from playbook_runs import changed_tasks, failures, playbook
 
 STACK = "/opt/litellm-stack"
 COMPOSE = f"docker compose --project-directory {STACK}"
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 SERVICES = ("ollama", "db", "litellm")
 # What a rotation of the master key may change, and all it may change: .env, the LiteLLM container
 # (compose recreates it) and the record of when the stack last changed.
@@ -65,42 +63,6 @@ def stack_state(host):
         "env_mtime": env.mtime,
         "containers": containers(host),
     }
-
-
-def playbook(host, inventory, name, *args):
-    """Runs a playbook of the collection against this workstation as an admin would; returns (rc, run)."""
-    command = [
-        str(Path(sys.executable).with_name("ansible-playbook")),
-        f"--inventory={inventory}",
-        f"--limit={host.backend.get_hostname()}",
-        *args,
-        str(PROJECT / "playbooks" / name),
-    ]
-    env = dict(os.environ, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json", ANSIBLE_NOCOLOR="1")
-    result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
-    out = result.stdout
-    run = json.loads(out[out.find("{") : out.rfind("}") + 1]) if "{" in out else {}
-    return result.returncode, run, (out + result.stderr)[-3000:]
-
-
-def changed_tasks(run, hostname):
-    """The names of the tasks that changed the host, without their role's prefix."""
-    return {
-        task["task"]["name"].split(" : ", 1)[-1]
-        for play in run.get("plays", [])
-        for task in play["tasks"]
-        if task["hosts"].get(hostname, {}).get("changed")
-    }
-
-
-def failures(run):
-    return [
-        result.get("msg", "")
-        for play in run.get("plays", [])
-        for task in play["tasks"]
-        for result in task["hosts"].values()
-        if result.get("failed")
-    ]
 
 
 @pytest.fixture(scope="module")
@@ -158,8 +120,8 @@ def test_an_unknown_item_is_refused_in_one_line_before_any_change(rotation):
     rc, run, tail = rotation["unknown"]
     assert rc != 0, tail
     assert failures(run) == [
-        "llmstack_rotate must name one or more of master_key (got salt_key), e.g. -e llmstack_rotate=master_key."
-        " Nothing was changed."
+        "llmstack_rotate must name one or more of master_key, certificates (got salt_key),"
+        " e.g. -e llmstack_rotate=master_key. Nothing was changed."
     ]
     assert rotation["after_refusals"] == rotation["before"]
 
