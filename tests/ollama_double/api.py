@@ -28,6 +28,7 @@ class Reply:
     status: int = 200
     body: Any = None  # JSON-able object, bytes, or None (empty body)
     content_type: str = "application/json; charset=utf-8"
+    trailing_newline: bool = False  # Go's json.Encoder ends its output with one; gin's c.JSON does not
 
 
 @dataclass

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import api, control
+from . import api, control, openai_compat
 from .state import Settings, State
 
 _GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}
@@ -79,6 +79,8 @@ ROUTES: dict[str, dict[str, Route]] = {
     "/api/embed": {"POST": lambda h, b: api.embed(h.state, b)},
     "/api/embeddings": {"POST": lambda h, b: api.embeddings(h.state, b)},
     "/api/create": {"POST": lambda h, b: api.create(h.state, b)},
+    # The OpenAI layer binds the raw body itself: its errors have OpenAI's shape and Go's texts.
+    "/v1/embeddings": {"POST": lambda h, b: openai_compat.embeddings(h.state, h.raw_body)},
 }
 # Ollama answers HEAD on these with the GET headers.
 HEAD_AS_GET = {"/", "/api/version", "/api/tags"}
@@ -172,7 +174,7 @@ class Handler(BaseHTTPRequestHandler):
         elif reply.body is None:
             data = b""
         else:
-            data = go_json(reply.body)
+            data = go_json(reply.body) + (b"\n" if reply.trailing_newline else b"")
         self.record_status(reply.status)
         self.send_response(reply.status)
         if reply.body is not None:
@@ -248,6 +250,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- dispatch ---------------------------------------------------------------------------------
     def dispatch(self, method: str) -> None:
         self.status_sent = 0
+        self.raw_body = b""
         url = urlsplit(self.path)
         path = url.path
         is_blob = path.startswith("/api/blobs/")
@@ -279,7 +282,7 @@ class Handler(BaseHTTPRequestHandler):
                 self.state.log_request(entry)
                 self.handle_blob(method, path[len("/api/blobs/") :], entry)
                 return
-            raw = b"".join(self.body_chunks())
+            raw = self.raw_body = b"".join(self.body_chunks())
             body: Any = None
             body_error = None
             if raw:
