@@ -373,6 +373,11 @@ def _num_predict(body: dict[str, Any]) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else -1
 
 
+def _long_answer(tokens: list[str], answer_tokens: int) -> list[str]:
+    """The reply, run on with numbered words up to answer_tokens tokens (a long answer, one token per chunk)."""
+    return tokens + [f" word{i}" for i in range(len(tokens), answer_tokens)]
+
+
 def reply_text(model_display: str, prompt: str, fmt: Any) -> str:
     said = " ".join(_words(prompt)[:16]) or "nothing"
     text = f"Hello from {model_display} (Ollama double). You said: {said}"
@@ -480,7 +485,11 @@ def _inference(state: State, body: dict[str, Any], chat: bool) -> Reply | Stream
     else:
         prompt_text = prompt
         prompt_tokens = len(_words(prompt)) + len(_words(_str_field(body, "system") or model.system)) + 4
-    content_tokens = _tokens(reply_text(loaded.display, prompt_text, body.get("format")))
+    # A structured (format) reply stays the short JSON document: padding would make it invalid JSON.
+    content_tokens = _long_answer(
+        _tokens(reply_text(loaded.display, prompt_text, body.get("format"))),
+        0 if body.get("format") else state.settings.answer_tokens,
+    )
     thinking_tokens = _tokens(thinking_text(prompt_text)) if think else []
     limit = _num_predict(body)
     done_reason = "stop"

@@ -31,6 +31,7 @@ def snapshot(state: State) -> dict[str, Any]:
             "pull_delay": state.settings.pull_delay,
             "chunk_size": state.settings.chunk_size,
             "token_delay": state.settings.token_delay,
+            "answer_tokens": state.settings.answer_tokens,
             "keep_alive": None if state.settings.keep_alive == durations.FOREVER else state.settings.keep_alive,
             "max_loaded_models": state.settings.max_loaded_models,
             "context_length": state.settings.context_length,
@@ -151,7 +152,7 @@ def _config(state: State, body: dict[str, Any]) -> api.Reply:
     for key in ("pull_delay", "token_delay"):
         if key in body:
             setattr(s, key, float(body[key]))
-    for key in ("chunk_size", "max_loaded_models", "context_length"):
+    for key in ("chunk_size", "max_loaded_models", "context_length", "answer_tokens"):
         if key in body:
             setattr(s, key, int(body[key]))
     if "version" in body:

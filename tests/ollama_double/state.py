@@ -51,6 +51,9 @@ class Settings:
     pull_delay: float = 0.0  # seconds slept after each chunk of a simulated blob download
     chunk_size: int = 16 * 1024
     token_delay: float = 0.0  # seconds slept between streamed chat/generate chunks
+    # A long answer: chat/generate replies run on to this many tokens (0: the short reply), as a model that
+    # writes a long answer does; options.num_predict still cuts them.
+    answer_tokens: int = 0
     keep_alive: float = durations.DEFAULT_KEEP_ALIVE
     max_loaded_models: int = 0
     context_length: int = DEFAULT_CONTEXT_LENGTH
@@ -72,6 +75,7 @@ class Settings:
         s.pull_delay = _env_float(env, "OLLAMA_DOUBLE_PULL_DELAY", s.pull_delay)
         s.chunk_size = int(_env_float(env, "OLLAMA_DOUBLE_CHUNK_SIZE", s.chunk_size))
         s.token_delay = _env_float(env, "OLLAMA_DOUBLE_TOKEN_DELAY", s.token_delay)
+        s.answer_tokens = int(_env_float(env, "OLLAMA_DOUBLE_ANSWER_TOKENS", s.answer_tokens))
         s.keep_alive = durations.env_keep_alive(env.get("OLLAMA_KEEP_ALIVE"))
         s.max_loaded_models = int(_env_float(env, "OLLAMA_MAX_LOADED_MODELS", 0))
         s.context_length = int(_env_float(env, "OLLAMA_CONTEXT_LENGTH", DEFAULT_CONTEXT_LENGTH))

@@ -446,3 +446,22 @@ def test_json_escaping_matches_go(double):
     raw = double.api("POST", "/api/show", {"model": "tinyllama"}).body
     assert b"\\u003c|system|\\u003e" in raw
     assert json.loads(raw)["template"].startswith("<|system|>")
+
+
+def test_long_answer_option_streams_that_many_chunks_and_num_predict_still_cuts_it(double):
+    double.install("tinyllama")
+    double.configure(answer_tokens=300)
+    body = {"model": "tinyllama", "messages": [{"role": "user", "content": "Tell me a long story"}]}
+    lines = double.api("POST", "/api/chat", body).lines()
+    assert len(lines) == 301 and lines[-1]["done_reason"] == "stop" and lines[-1]["eval_count"] == 300
+    text = "".join(line["message"]["content"] for line in lines)
+    assert text.startswith("Hello from tinyllama") and text.endswith(" word299")
+    single = double.api("POST", "/api/chat", {**body, "stream": False}).json()
+    assert single["message"]["content"] == text
+    generated = double.api("POST", "/api/generate", {"model": "tinyllama", "prompt": "go", "stream": False}).json()
+    assert generated["eval_count"] == 300
+    cut = double.api("POST", "/api/chat", {**body, "stream": False, "options": {"num_predict": 40}}).json()
+    assert (cut["done_reason"], cut["eval_count"]) == ("length", 40)
+    structured = double.api("POST", "/api/chat", {**body, "stream": False, "format": "json"}).json()
+    assert json.loads(structured["message"]["content"])["model"]
+    assert double.control("GET", "state")["answer_tokens"] == 300
