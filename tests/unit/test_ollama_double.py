@@ -19,6 +19,7 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(TESTS))
 
 from ollama_double import gguf, names  # noqa: E402
+from ollama_double.server import Handler  # noqa: E402
 from ollama_double.testing import OllamaDouble, free_port  # noqa: E402
 
 TINYLLAMA_BLOB = 512 * 1024  # the model layer of the built-in tinyllama
@@ -465,3 +466,8 @@ def test_long_answer_option_streams_that_many_chunks_and_num_predict_still_cuts_
     structured = double.api("POST", "/api/chat", {**body, "stream": False, "format": "json"}).json()
     assert json.loads(structured["message"]["content"])["model"]
     assert double.control("GET", "state")["answer_tokens"] == 300
+
+
+def test_the_server_sends_without_waiting_for_acks_like_go():
+    # Go sets TCP_NODELAY on every connection; without it a keep-alive client waits 40 ms per answer.
+    assert Handler.disable_nagle_algorithm is True
