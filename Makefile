@@ -60,9 +60,10 @@ test: ## Everything, in order, stopping at the first failure
 	$(MAKE) integration
 	$(MAKE) molecule
 
-bench: bed ## Benchmarks (measurements, not tests): issue 12's goals beside their figures (re-run vs fresh, tasks, pulls; fleet re-run 3 hosts vs 1)
+bench: bed ## Benchmarks (measurements, not tests): issue 12's goals beside their figures (re-run vs fresh, tasks, pulls; fleet re-run 3 hosts vs 1); issue 15's gateway vs Ollama directly
 	python tests/bench/stack_bench.py
 	python tests/bench/fleet_bench.py
+	python tests/bench/gateway_bench.py
 
 demo: bed ## Converge a throwaway workstation container with site.yml here, and leave it running
 	molecule create -s default
