@@ -7,6 +7,7 @@ i.e. `make bed`) on a private network and removes everything it created, volumes
 import json
 import os
 import secrets
+import ssl
 import subprocess
 import sys
 import time
@@ -24,6 +25,7 @@ from ollama_double import VERSION as DOUBLE_VERSION  # noqa: E402
 OLLAMA_IMAGE = os.environ.get("LLMSTACK_OLLAMA_DOUBLE_IMAGE", f"local/ollama-double:{DOUBLE_VERSION}")
 LITELLM_IMAGE = os.environ.get("LLMSTACK_LITELLM_IMAGE", "local/litellm:1.108.7")
 POSTGRES_IMAGE = os.environ.get("LLMSTACK_POSTGRES_IMAGE", "local/postgres:17")
+NGINX_IMAGE = os.environ.get("LLMSTACK_NGINX_IMAGE", "local/nginx:1.26.3")
 
 
 def docker(*args, check=True, timeout=120):
@@ -87,7 +89,7 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox():
-    for image in (OLLAMA_IMAGE, LITELLM_IMAGE, POSTGRES_IMAGE):
+    for image in (OLLAMA_IMAGE, LITELLM_IMAGE, POSTGRES_IMAGE, NGINX_IMAGE):
         if docker("image", "inspect", image, check=False).returncode != 0:
             pytest.fail(f"image {image} is missing: run `make bed` (tests/bed/build-service-images.sh)")
     box = Sandbox()
@@ -316,3 +318,69 @@ def test_postgres_image_trusts_loopback_and_asks_the_network_like_the_official_i
     # system_user (PostgreSQL 16+) names the method that authenticated the session: NULL when trusted.
     assert login_inside("db", password, "SELECT system_user").stdout.strip() == "scram-sha-256:litellm"
     assert login_inside("127.0.0.1", "wrong", "SELECT system_user IS NULL").stdout.strip() == "t"
+
+
+# -- nginx -------------------------------------------------------------------------------------------
+# What the worker proxy takes from nginx's official image, hardened as the stack runs it: no capabilities but
+# CHOWN/SETGID/SETUID, a read-only root with a tmpfs /tmp, the master as root and its workers as `nginx` (101).
+PROXY_CONF = """
+user nginx;
+pid /tmp/nginx.pid;
+error_log stderr warn;
+events {}
+http {
+    client_body_temp_path /tmp/client_body;
+    proxy_temp_path /tmp/proxy;
+    fastcgi_temp_path /tmp/fastcgi;
+    uwsgi_temp_path /tmp/uwsgi;
+    scgi_temp_path /tmp/scgi;
+    server {
+        listen 11434 ssl;
+        ssl_certificate /etc/proxy/tls.crt;
+        ssl_certificate_key /etc/proxy/tls.key;
+        location / { return 200 "proxied"; }
+    }
+}
+"""
+
+
+def test_nginx_image_serves_tls_hardened_as_the_worker_proxy_runs_it(sandbox, tmp_path):
+    config = inspect(NGINX_IMAGE)
+    assert config["StopSignal"] == "SIGQUIT"
+    assert docker("run", "--rm", "--entrypoint", "id", NGINX_IMAGE, "nginx").stdout.strip() == (
+        "uid=101(nginx) gid=101(nginx) groups=101(nginx)"
+    )
+    assert "--with-http_ssl_module" in docker("run", "--rm", NGINX_IMAGE, "nginx", "-V").stderr
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days", "1",
+         "-subj", "/CN=proxy", "-addext", "subjectAltName=DNS:proxy",
+         "-keyout", str(tmp_path / "tls.key"), "-out", str(tmp_path / "tls.crt")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (tmp_path / "tls.key").chmod(0o600)
+    (tmp_path / "nginx.conf").write_text(PROXY_CONF)
+    options = [
+        "--read-only", "--tmpfs", "/tmp", "--cap-drop", "ALL", "--cap-add", "CHOWN", "--cap-add", "SETGID",
+        "--cap-add", "SETUID", "--security-opt", "no-new-privileges:true", "-p", "127.0.0.1::11434",
+        "-v", f"{tmp_path / 'nginx.conf'}:/etc/nginx/nginx.conf:ro", "-v", f"{tmp_path}:/etc/proxy:ro",
+    ]  # fmt: skip
+    proxy = sandbox.run("proxy", NGINX_IMAGE, "nginx", "-e", "stderr", "-g", "daemon off;", options=options)
+    address = published(proxy, 11434)
+    context = ssl.create_default_context(cafile=str(tmp_path / "tls.crt"))
+    context.check_hostname = False
+
+    def answers():
+        try:
+            with urllib.request.urlopen(f"https://{address}/", timeout=5, context=context) as response:
+                return response.read() == b"proxied"
+        except OSError:
+            return False
+
+    wait_until("the proxy answers over TLS", answers, 30)
+    top = docker("top", proxy, "-eo", "pid,uid,args").stdout.splitlines()[1:]
+    processes = [line.split(None, 2)[1:] for line in top]
+    assert sorted(uid for uid, args in processes if args.startswith("nginx: master")) == ["0"]
+    workers = [uid for uid, args in processes if args.startswith("nginx: worker")]
+    assert workers and set(workers) == {"101"}, processes
+    docker("stop", proxy)
+    assert exit_code(proxy) == 0
