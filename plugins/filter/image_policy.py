@@ -26,7 +26,7 @@ DIGEST = re.compile(r"^sha256:[a-f0-9]{64}$")
 VERSION = re.compile(r"^(?:main-)?v?(?P<numbers>[0-9]+(?:\.[0-9]+)*)(?:[-_+].*)?$")
 FORMS = "name:tag, registry:port/name:tag or name:tag@sha256:<64 hex digits>"
 EXCEPTIONS = "litellm_stack_image_floor_exceptions"
-PRODUCT_NAMES = {"ollama": "Ollama", "litellm": "LiteLLM", "postgres": "PostgreSQL"}
+PRODUCT_NAMES = {"ollama": "Ollama", "litellm": "LiteLLM", "postgres": "PostgreSQL", "nginx": "nginx"}
 
 
 def parse_image(reference):

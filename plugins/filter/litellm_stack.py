@@ -27,11 +27,22 @@ OLLAMA_SETTINGS = (
 )
 
 
-def _deployment(model, api_base):
-    # LiteLLM's ollama_chat/ route speaks /api/chat; embeddings exist only on the ollama/ route.
-    route = "ollama/" if model["mode"] == "embedding" else "ollama_chat/"
-    params = {"model": route + model["ollama"], "api_base": api_base}
-    if "keep_alive" in model:
+# Where a gateway finds the fleet's token (its .env): the workers' TLS proxies admit only requests carrying it.
+FLEET_TOKEN = "os.environ/LLMSTACK_FLEET_TOKEN"
+
+
+def _deployment(model, api_base, token=None):
+    params = {"model": "ollama_chat/" + model["ollama"], "api_base": api_base}
+    if model["mode"] == "embedding" and token:
+        # LiteLLM's ollama/ embedding route sends no credential: through a worker's proxy, embeddings take
+        # Ollama's OpenAI-compatible /v1/embeddings, which gets the token as its API key.
+        params = {"model": "openai/" + model["ollama"], "api_base": api_base.rstrip("/") + "/v1"}
+    elif model["mode"] == "embedding":
+        # LiteLLM's ollama_chat/ route speaks /api/chat; embeddings exist only on the ollama/ route.
+        params["model"] = "ollama/" + model["ollama"]
+    if token:
+        params["api_key"] = token
+    if "keep_alive" in model and not params["model"].startswith("openai/"):
         params["keep_alive"] = model["keep_alive"]
     return {"model_name": model["name"], "litellm_params": params, "model_info": {"mode": model["mode"]}}
 
@@ -39,7 +50,7 @@ def _deployment(model, api_base):
 def _routable(worker):
     # A worker that did not reach this run has no facts (or no Ollama address); one that failed its health
     # gate is never routed to.
-    if "llmstack_models" not in worker or not worker.get("llmstack_ollama_url"):
+    if "llmstack_models" not in worker or not worker.get("llmstack_ollama_fleet_url"):
         return False
     health = worker.get("llmstack_worker_health")
     return not isinstance(health, Mapping) or bool(health.get("healthy", True))
@@ -49,13 +60,15 @@ def litellm_stack_deployments(local_models, api_base, workers=None):
     """The Ollama deployments LiteLLM routes to: the local models at api_base, then each routable worker's.
 
     A model served by several workers becomes several deployments of one model_name, which LiteLLM
-    load-balances. A local model's own api_base wins over the given one.
+    load-balances. A local model's own api_base wins over the given one. A worker behind its TLS proxy
+    (an https address) is sent the fleet's token.
     """
     deployments = [_deployment(model, model.get("api_base", api_base)) for model in local_models or []]
     for worker in workers or []:
         if _routable(worker):
-            url = worker["llmstack_ollama_url"]
-            deployments.extend(_deployment(model, url) for model in worker["llmstack_models"])
+            url = worker["llmstack_ollama_fleet_url"]
+            token = FLEET_TOKEN if url.startswith("https://") else None
+            deployments.extend(_deployment(model, url, token) for model in worker["llmstack_models"])
     return deployments
 
 

@@ -62,6 +62,9 @@ CASES = [
     ("litellm_stack_litellm_image", "ghcr.io/berriai/litellm:v1.82.8", "MAL-2026-2144"),
     ("litellm_stack_postgres_image", "postgres:14", "no security fixes"),
     ("nvidia_container_toolkit_smoke_test_image", "nvidia/cuda:latest", "uses the tag latest"),
+    ("litellm_stack_worker_proxy_image", "nginx:1.30.0", "is nginx 1.30.0, below its floor 1.30.2 (CVE-"),
+    ("litellm_stack_worker_proxy_image", "nginx", "has no tag"),
+    ("litellm_stack_worker_proxy", "sometimes", "litellm_stack_worker_proxy"),
     ("litellm_stack_image_floor_exceptions", {"litellm_stack_ollama_image": ""}, "must be the reason"),
     # Ollama has no authentication: a standalone host does not publish it beyond loopback without a reason.
     ("litellm_stack_ollama_bind_address", "0.0.0.0", "no authentication, and Docker publishes its port past ufw"),

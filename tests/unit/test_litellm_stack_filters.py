@@ -31,7 +31,7 @@ def chat(name, ollama, api_base, **params):
 
 
 def worker(url, models, healthy=None):
-    facts = {"inventory_hostname": url, "llmstack_ollama_url": url, "llmstack_models": models}
+    facts = {"inventory_hostname": url, "llmstack_ollama_fleet_url": url, "llmstack_models": models}
     if healthy is not None:
         facts["llmstack_worker_health"] = {"healthy": healthy, "problems": [] if healthy else ["missing models: x"]}
     return facts
@@ -81,11 +81,36 @@ def test_a_fleet_gateway_routes_each_model_to_every_worker_that_serves_it():
     assert deployments[1] == chat("gpt-oss-20b", "gpt-oss:20b", "http://10.0.0.11:11434")
 
 
+def test_a_worker_behind_its_tls_proxy_gets_the_fleet_token_and_embeddings_take_the_openai_route():
+    proxied = "https://10.0.0.11:11434"
+    models = MODELS["gpu_high"] + [{"name": "tiny-warm", "ollama": "tinyllama", "mode": "chat", "keep_alive": "1h"}]
+    deployments = litellm_stack_deployments([], INTERNAL, [worker(proxied, models, healthy=True)])
+    token = "os.environ/LLMSTACK_FLEET_TOKEN"
+    assert deployments == [
+        chat("tinyllama", "tinyllama", proxied, api_key=token),
+        chat("gpt-oss-20b", "gpt-oss:20b", proxied, api_key=token),
+        {
+            "model_name": "bge-m3",
+            "litellm_params": {"model": "openai/bge-m3", "api_base": proxied + "/v1", "api_key": token},
+            "model_info": {"mode": "embedding"},
+        },
+        chat("tiny-warm", "tinyllama", proxied, api_key=token, keep_alive="1h"),
+    ]
+    # Nothing secret in the config itself: only the reference to the gateway's environment.
+    assert all(d["litellm_params"]["api_key"] == token for d in deployments)
+
+
+def test_a_worker_without_its_proxy_is_reached_in_plain_http_without_a_token():
+    deployments = litellm_stack_deployments([], INTERNAL, [worker("http://10.0.0.12:11434", MODELS["gpu_high"])])
+    assert all("api_key" not in d["litellm_params"] for d in deployments)
+    assert deployments[2]["litellm_params"]["model"] == "ollama/bge-m3"
+
+
 def test_a_gateway_skips_a_worker_that_failed_its_gate_or_missed_the_run():
     workers = [
         worker("http://10.0.0.11:11434", MODELS["cpu"], healthy=False),
         {"llmstack_models": MODELS["cpu"]},  # unreachable this run: no URL fact
-        {"llmstack_ollama_url": "http://10.0.0.13:11434"},  # no model list
+        {"llmstack_ollama_fleet_url": "http://10.0.0.13:11434"},  # no model list
         worker("http://10.0.0.14:11434", MODELS["gpu_low"], healthy=True),
     ]
     assert litellm_stack_deployments([], INTERNAL, workers) == [

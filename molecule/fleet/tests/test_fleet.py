@@ -1,5 +1,6 @@
 """The rolled-out fleet: one gateway load-balancing over two workers, workers guarded by their
-firewall, a fleet report on the controller, and a failing canary that stops a rollout."""
+TLS proxy (the fleet's token) and their firewall, a fleet report on the controller, and a failing canary
+that stops a rollout."""
 
 import json
 import os
@@ -33,10 +34,10 @@ def python_in(name, code, check=True):
 
 
 def double(worker, method, path):
-    """Call a worker's Ollama double control API from the worker itself (its own address is allowed)."""
+    """Call a worker's Ollama double control API from the worker itself (Ollama on its loopback)."""
     code = (
         "import urllib.request; "
-        f"r = urllib.request.Request('http://{address(worker)}:11434/_double/{path}', method='{method}'); "
+        f"r = urllib.request.Request('http://127.0.0.1:11434/_double/{path}', method='{method}'); "
         "print(urllib.request.urlopen(r, timeout=10).read().decode() or '{}')"
     )
     return json.loads(python_in(worker, code).stdout)
@@ -45,7 +46,7 @@ def double(worker, method, path):
 def ollama_tags(worker):
     code = (
         "import urllib.request; "
-        f"print(urllib.request.urlopen('http://{address(worker)}:11434/api/tags', timeout=10).read().decode())"
+        "print(urllib.request.urlopen('http://127.0.0.1:11434/api/tags', timeout=10).read().decode())"
     )
     return json.loads(python_in(worker, code).stdout)
 
@@ -80,9 +81,12 @@ def chat(key, prompt="Say hello"):
 
 def test_gateway_has_one_deployment_per_worker_for_the_shared_model(host):
     config = yaml.safe_load(host.file(f"{STACK}/litellm_settings.yml").content_string)
-    bases = sorted(m["litellm_params"]["api_base"] for m in config["model_list"] if m["model_name"] == "tinyllama")
-    assert bases == sorted(f"http://{address(w)}:11434" for w in WORKERS)
-    assert all(m["model_info"]["mode"] == "chat" for m in config["model_list"])
+    tinyllama = [m["litellm_params"] for m in config["model_list"] if m["model_name"] == "tinyllama"]
+    assert sorted(p["api_base"] for p in tinyllama) == sorted(f"https://{address(w)}:11434" for w in WORKERS)
+    # The token is a reference to the gateway's .env, never the token itself.
+    assert {p["api_key"] for p in tinyllama} == {"os.environ/LLMSTACK_FLEET_TOKEN"}
+    modes = {m["model_name"]: m["model_info"]["mode"] for m in config["model_list"]}
+    assert modes == {"tinyllama": "chat", "nomic-embed-text": "embedding"}
 
 
 def test_gateway_runs_litellm_and_db_but_no_ollama(host):
@@ -90,12 +94,72 @@ def test_gateway_runs_litellm_and_db_but_no_ollama(host):
     assert sorted(services) == ["db", "litellm"]
 
 
-def test_workers_run_only_ollama_published_on_their_lab_address():
+def test_workers_publish_only_their_proxy_on_the_lab_address_and_ollama_on_loopback():
     for worker in WORKERS:
         services = in_workstation(worker, "docker", "compose", "--project-directory", STACK, "ps", "--services")
-        assert services.stdout.split() == ["ollama"]
+        assert sorted(services.stdout.split()) == ["ollama", "ollama-proxy"]
         ports = in_workstation(worker, "docker", "compose", "--project-directory", STACK, "port", "ollama", "11434")
-        assert ports.stdout.strip() == f"{address(worker)}:11434"
+        assert ports.stdout.strip() == "127.0.0.1:11434"
+        proxy = in_workstation(
+            worker, "docker", "compose", "--project-directory", STACK, "port", "ollama-proxy", "11434"
+        )
+        assert proxy.stdout.strip() == f"{address(worker)}:11434"
+
+
+def proxy_request(source, worker, token=None, trust_lab_ca=True, scheme="https"):
+    """GET /api/tags on a worker's lab address from another workstation: the HTTP status, or the error's name."""
+    code = (
+        "import ssl, sys, urllib.error, urllib.request\n"
+        f"ctx = ssl.create_default_context(cafile={(STACK + '/tls/ca.crt' if trust_lab_ca else None)!r})\n"
+        f"headers = {{'Authorization': 'Bearer ' + {token!r}}} if {token!r} else {{}}\n"
+        f"r = urllib.request.Request('{scheme}://{address(worker)}:11434/api/tags', headers=headers)\n"
+        "try:\n"
+        "    print(urllib.request.urlopen(r, timeout=10, context=ctx).status)\n"
+        "except urllib.error.HTTPError as exc:\n"
+        "    print(exc.code)\n"
+        "except Exception as exc:\n"
+        "    print(type(exc).__name__, getattr(exc, 'reason', ''))\n"
+    )
+    return python_in(source, code).stdout.strip()
+
+
+def test_a_workers_ollama_refuses_a_gateway_without_the_fleet_token(host):
+    token = host.check_output(f"sed -n 's/^LLMSTACK_FLEET_TOKEN=//p' {STACK}/.env").strip("'")
+    assert len(token) >= 32
+    for worker in WORKERS:
+        # From the gateway, an address the worker firewall lets through: the token is what decides.
+        assert proxy_request(GATEWAY, worker, token=token) == "200"
+        assert proxy_request(GATEWAY, worker) == "401"
+        assert proxy_request(GATEWAY, worker, token=token[:-1] + ("x" if token[-1] != "x" else "y")) == "401"
+        # nginx answers plain HTTP on its TLS port with a 400 of its own: Ollama is never reached.
+        assert proxy_request(GATEWAY, worker, token=token, scheme="http") == "400"
+        # A client that does not trust the lab CA does not get that far.
+        assert "CERTIFICATE_VERIFY_FAILED" in proxy_request(GATEWAY, worker, token=token, trust_lab_ca=False)
+
+
+def test_the_fleet_token_is_readable_by_root_only():
+    for worker in WORKERS:
+        modes = in_workstation(
+            worker, "stat", "-c", "%a %U", f"{STACK}/proxy/nginx.conf", f"{STACK}/tls/ollama-proxy.key"
+        )
+        assert modes.stdout.split("\n")[:2] == ["600 root", "600 root"]
+    token_file = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "inventory" / ".llmstack-ca" / "fleet-token"
+    assert oct(token_file.stat().st_mode & 0o777) == "0o600"
+
+
+def test_embeddings_reach_a_worker_through_its_proxy(master_key):
+    for worker in WORKERS:
+        double(worker, "DELETE", "counters")
+    request = urllib.request.Request(
+        f"https://{address(GATEWAY)}:4444/v1/embeddings",
+        data=json.dumps({"model": "nomic-embed-text", "input": ["lab network"]}).encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {master_key}"},
+    )
+    with urllib.request.urlopen(request, timeout=120, context=tls_context()) as response:
+        body = json.load(response)
+    assert len(body["data"][0]["embedding"]) == 768
+    served = [double(worker, "GET", "counters") for worker in WORKERS]
+    assert sum(c.get("embed_requests", 0) for c in served) >= 1, served
 
 
 def test_twenty_requests_are_served_by_both_workers(master_key):
@@ -159,7 +223,7 @@ def test_a_failing_canary_stops_the_rollout_before_the_next_batch(tmp_path):
     canary, untouched = WORKERS
     code = (
         "import json, urllib.request; "
-        f"r = urllib.request.Request('http://{address(canary)}:11434/_double/fault/api', "
+        "r = urllib.request.Request('http://127.0.0.1:11434/_double/fault/api', "
         "data=json.dumps({'mode': '500', 'message': 'simulated worker failure'}).encode(), method='POST', "
         "headers={'Content-Type': 'application/json'}); urllib.request.urlopen(r, timeout=10)"
     )
@@ -173,6 +237,8 @@ def test_a_failing_canary_stops_the_rollout_before_the_next_batch(tmp_path):
                 str(REPO / "playbooks" / "rollout.yml"),
                 "-e",
                 json.dumps({"ollama_models_extra": ["qwen2.5:0.5b"], "fleet_report_dir": str(tmp_path)}),
+                # The canary's run writes the proxy's config and probes through it with the token: verbosely.
+                "-vvv",
             ],
             capture_output=True,
             text=True,
@@ -183,10 +249,19 @@ def test_a_failing_canary_stops_the_rollout_before_the_next_batch(tmp_path):
         python_in(
             canary,
             "import urllib.request; urllib.request.urlopen(urllib.request.Request("
-            f"'http://{address(canary)}:11434/_double/fault', method='DELETE'), timeout=10)",
+            "'http://127.0.0.1:11434/_double/fault', method='DELETE'), timeout=10)",
         )
     assert run.returncode != 0
     assert "The rollout stopped after a batch failed (llmstack-fleet-w1)" in run.stdout
+    output = run.stdout + run.stderr
+    token = in_workstation(
+        GATEWAY, "sed", "-n", "s/^LLMSTACK_FLEET_TOKEN='\\(.*\\)'$/\\1/p", f"{STACK}/.env"
+    ).stdout.strip()
+    assert len(token) >= 32 and token not in output, "the fleet token appeared in the -vvv output"
+    key = in_workstation(canary, "cat", f"{STACK}/tls/ollama-proxy.key").stdout.splitlines()
+    assert not [line for line in key if "-----" not in line and line in output], (
+        "the proxy's key appeared in the output"
+    )
     # The next batch was never rolled: the second worker did not get the extra model.
     models = {m["name"] for m in ollama_tags(untouched)["models"]}
     assert "tinyllama:latest" in models
