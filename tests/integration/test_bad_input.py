@@ -68,6 +68,11 @@ CASES = [
     ("litellm_stack_image_floor_exceptions", {"litellm_stack_ollama_image": ""}, "must be the reason"),
     # Ollama has no authentication: a standalone host does not publish it beyond loopback without a reason.
     ("litellm_stack_ollama_bind_address", "0.0.0.0", "no authentication, and Docker publishes its port past ufw"),
+    # LiteLLM's workers: each opens a pool of database connections (LiteLLM's default 10), which must fit in
+    # PostgreSQL's max_connections less its 3 reserved ones.
+    ("litellm_stack_litellm_workers", 12, "LiteLLM would open up to 120 connections to PostgreSQL"),
+    ("litellm_stack_litellm_workers", 0, "1 or more"),
+    ("litellm_stack_postgres_max_connections", 3, "above 3"),
     # TLS: no plain HTTP beyond loopback; the inventory's certificate comes with its key.
     ("litellm_stack_tls", False, "plain HTTP there would carry the master key"),
     (
