@@ -20,12 +20,14 @@ STACK = yaml.safe_load((REPO / "roles" / "litellm_stack" / "defaults" / "main.ym
 TIERS = yaml.safe_load((REPO / "roles" / "gpu_tier" / "defaults" / "main.yml").read_text())
 MODELS = TIERS["llmstack_models_by_tier"]
 INTERNAL = "http://ollama:11434"
+# Every Ollama deployment is priced at nothing (LiteLLM's cost calculation then skips its model lookups).
+FREE = {"input_cost_per_token": 0, "output_cost_per_token": 0}
 
 
 def chat(name, ollama, api_base, **params):
     return {
         "model_name": name,
-        "litellm_params": {"model": "ollama_chat/" + ollama, "api_base": api_base, **params},
+        "litellm_params": {"model": "ollama_chat/" + ollama, "api_base": api_base, **FREE, **params},
         "model_info": {"mode": "chat"},
     }
 
@@ -50,7 +52,7 @@ def test_a_gpu_high_host_routes_chat_and_embedding_models_each_their_way():
         chat("gpt-oss-20b", "gpt-oss:20b", INTERNAL),
         {
             "model_name": "bge-m3",
-            "litellm_params": {"model": "ollama/bge-m3", "api_base": INTERNAL},
+            "litellm_params": {"model": "ollama/bge-m3", "api_base": INTERNAL, **FREE},
             "model_info": {"mode": "embedding"},
         },
     ]
@@ -91,7 +93,7 @@ def test_a_worker_behind_its_tls_proxy_gets_the_fleet_token_and_embeddings_take_
         chat("gpt-oss-20b", "gpt-oss:20b", proxied, api_key=token),
         {
             "model_name": "bge-m3",
-            "litellm_params": {"model": "openai/bge-m3", "api_base": proxied + "/v1", "api_key": token},
+            "litellm_params": {"model": "openai/bge-m3", "api_base": proxied + "/v1", "api_key": token, **FREE},
             "model_info": {"mode": "embedding"},
         },
         chat("tiny-warm", "tinyllama", proxied, api_key=token, keep_alive="1h"),
