@@ -67,6 +67,17 @@ def litellm_facts():
     return {"command": command, "stats": stats, "processes": len(processes)}
 
 
+def litellm_cpu_seconds():
+    """CPU time the LiteLLM container's processes have used, all workers together (utime + stime in /proc,
+    which reads the same under cgroup v1 and v2)."""
+    pids = in_workstation("docker", "top", litellm_container(), "-o", "pid").split()[1:]
+    ticks = 0
+    for pid in pids:
+        fields = in_workstation("cat", f"/proc/{pid}/stat").rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime: fields 14 and 15 of proc(5)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def double_config(**settings):
     """Steer the Ollama double (its /_double/config control API) from inside the workstation."""
     code = (
@@ -100,7 +111,11 @@ def main():
         direct = {"name": "direct", "api": "ollama", "host": "127.0.0.1", "port": 11434}
         spec = {"targets": [direct, gateway], "model": MODEL, "seconds": SECONDS, "warmup": WARMUP}
         load_before = host_load()
-        requests = load(json.dumps(spec))
+        requests = load(json.dumps({**spec, "targets": [direct]}))
+        # LiteLLM's own CPU time per request does not depend on what else the host runs, unlike the rates.
+        cpu_before = litellm_cpu_seconds()
+        requests.update(load(json.dumps({**spec, "targets": [gateway]})))
+        cpu_seconds = litellm_cpu_seconds() - cpu_before
         double_config(answer_tokens=ANSWER_TOKENS)
         stream_results = load("streams", json.dumps({**spec, "streams": STREAMS}))
         load_after = host_load()
@@ -119,6 +134,9 @@ def main():
         "added_p95_ms": round(g["c1"]["p95_ms"] - d["c1"]["p95_ms"], 1),
         "c16_ratio": round(g["c16"]["req_per_s"] / d["c16"]["req_per_s"], 3),
         "stream_ratio": round(stream_results["gateway"]["chunks_per_s"] / stream_results["direct"]["chunks_per_s"], 3),
+        "gateway_cpu_ms_per_request": round(
+            cpu_seconds * 1000 / (g["c1"]["sent_with_warmup"] + g["c16"]["sent_with_warmup"]), 1
+        ),
         "answer_tokens": ANSWER_TOKENS,
         "host_load_before": load_before,
         "host_load_after": load_after,
@@ -138,6 +156,7 @@ def main():
         if d[level]["errors"] or g[level]["errors"]:
             failed = f"direct {d[level]['errors']}, gateway {g[level]['errors']}"
             print(f"  {level} errors: {failed}: {g[level]['first_error'] or d[level]['first_error']}")
+    print(f"  LiteLLM CPU time per request (all its processes)     {results['gateway_cpu_ms_per_request']:>11} ms")
     sd, sg = stream_results["direct"], stream_results["gateway"]
     print(f"  stream of {ANSWER_TOKENS} tokens, chunks/s      {sd['chunks_per_s']:>12} {sg['chunks_per_s']:>11}")
     first_d, first_g = sd["runs"][0]["first_chunk_ms"], sg["runs"][0]["first_chunk_ms"]
