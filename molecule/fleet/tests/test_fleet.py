@@ -137,6 +137,15 @@ def test_a_workers_ollama_refuses_a_gateway_without_the_fleet_token(host):
         assert "CERTIFICATE_VERIFY_FAILED" in proxy_request(GATEWAY, worker, token=token, trust_lab_ca=False)
 
 
+def test_a_scan_of_a_worker_from_the_gateway_finds_only_its_tls_proxy():
+    # From the gateway, which the worker firewall lets through: whatever the worker publishes on its lab address
+    # shows up here. Plain HTTP on 11434 gets nginx's own 400 (test above), so the one open port speaks TLS only.
+    subprocess.run(["docker", "cp", str(REPO / "molecule" / "shared" / "port_scan.py"), f"{GATEWAY}:/tmp/"], check=True)
+    for worker in WORKERS:
+        scan = in_workstation(GATEWAY, "python3", "/tmp/port_scan.py", address(worker))
+        assert json.loads(scan.stdout) == [11434]
+
+
 def test_the_fleet_token_is_readable_by_root_only():
     for worker in WORKERS:
         modes = in_workstation(

@@ -3,7 +3,6 @@ that the lab CA's certificate verifies (the default scenario's -vvv run checks t
 clients are the openai SDK (written by nobody here) and Python's own ssl/urllib."""
 
 import http.client
-import selectors
 import socket
 import ssl
 import sys
@@ -16,6 +15,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from gateway_client import lab_ca, read_master_key, tls_context, workstation_address
+from port_scan import open_tcp_ports
 
 STACK = "/opt/litellm-stack"
 REPO = Path(__file__).resolve().parents[3]
@@ -85,34 +85,6 @@ def test_the_gateway_certificate_names_the_address_and_comes_from_the_lab_ca(add
     assert ("IP Address", address) in certificate["subjectAltName"]
     issuer = dict(part[0] for part in certificate["issuer"])
     assert issuer["commonName"] == "llmstack lab CA"
-
-
-def open_tcp_ports(address, ports, batch=2000, timeout=2.0):
-    """Every port in ports that accepts a TCP connection: a full connect scan, batch ports at a time."""
-    found = []
-    ports = list(ports)
-    for start in range(0, len(ports), batch):
-        selector = selectors.DefaultSelector()
-        for port in ports[start : start + batch]:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.setblocking(False)
-            sock.connect_ex((address, port))
-            selector.register(sock, selectors.EVENT_WRITE, port)
-        pending = len(selector.get_map())
-        while pending:
-            events = selector.select(timeout)
-            if not events:
-                break  # what is left is filtered: no answer at all counts as closed
-            for key, _mask in events:
-                if key.fileobj.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
-                    found.append(key.data)
-                selector.unregister(key.fileobj)
-                key.fileobj.close()
-                pending -= 1
-        for key in list(selector.get_map().values()):
-            key.fileobj.close()
-        selector.close()
-    return sorted(found)
 
 
 def test_a_scan_of_every_tcp_port_finds_only_the_gateway_and_only_over_tls(address):
