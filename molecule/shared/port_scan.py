@@ -1,5 +1,5 @@
 """A full TCP connect scan, for the tests that prove what a host publishes. Importable, or run on another
-workstation (copied in with `docker cp`): `python3 port_scan.py ADDRESS` prints the open ports as JSON."""
+workstation (`docker exec -i NAME python3 - ADDRESS < port_scan.py`): prints the open ports as JSON."""
 
 import json
 import selectors

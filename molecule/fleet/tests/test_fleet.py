@@ -140,9 +140,13 @@ def test_a_workers_ollama_refuses_a_gateway_without_the_fleet_token(host):
 def test_a_scan_of_a_worker_from_the_gateway_finds_only_its_tls_proxy():
     # From the gateway, which the worker firewall lets through: whatever the worker publishes on its lab address
     # shows up here. Plain HTTP on 11434 gets nginx's own 400 (test above), so the one open port speaks TLS only.
-    subprocess.run(["docker", "cp", str(REPO / "molecule" / "shared" / "port_scan.py"), f"{GATEWAY}:/tmp/"], check=True)
+    scanner = (REPO / "molecule" / "shared" / "port_scan.py").read_text()
     for worker in WORKERS:
-        scan = in_workstation(GATEWAY, "python3", "/tmp/port_scan.py", address(worker))
+        # The scanner goes in on stdin: the workstation's /tmp is a tmpfs, which `docker cp` cannot write to.
+        scan = subprocess.run(
+            ["docker", "exec", "-i", GATEWAY, "python3", "-", address(worker)],
+            input=scanner, capture_output=True, text=True, check=True,
+        )  # fmt: skip
         assert json.loads(scan.stdout) == [11434]
 
 
@@ -198,14 +202,37 @@ def test_firewall_survives_a_docker_restart():
     assert not can_connect(WORKERS[0], address(worker))
 
 
+def wait_for_tinyllama_health(key, healthy, unhealthy, seconds=90):
+    """Until the gateway's background health checks see tinyllama healthy on one worker, unhealthy on the other."""
+    want = (f"https://{address(healthy)}:11434", f"https://{address(unhealthy)}:11434")
+    seen = None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        request = urllib.request.Request(
+            f"https://{address(GATEWAY)}:4444/health?model=tinyllama", headers={"Authorization": f"Bearer {key}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60, context=tls_context()) as response:
+                body = json.load(response)
+        except urllib.error.HTTPError as exc:
+            body = json.load(exc)
+        seen = tuple(
+            sorted(e.get("api_base") for e in body.get(k) or []) for k in ("healthy_endpoints", "unhealthy_endpoints")
+        )
+        if seen == ([want[0]], [want[1]]):
+            return
+        time.sleep(2)
+    raise AssertionError(f"the gateway's health checks never saw {want}: last seen {seen}")
+
+
 def test_requests_still_succeed_with_one_workers_ollama_stopped(master_key):
     stopped = WORKERS[0]
     in_workstation(stopped, "docker", "compose", "--project-directory", STACK, "stop", "ollama")
     try:
-        # The gateway's background health checks (every 5 s here) find the stopped worker; until then
-        # a request whose retries all land on it can fail (LiteLLM never cools a deployment down for a
-        # connection error).
-        time.sleep(15)
+        # The gateway's background health checks (every 5 s here) find the stopped worker (its proxy answers
+        # 502); until they have, a request whose retries all land on it can fail. GET /health returns those
+        # checks' latest results when they run in the background.
+        wait_for_tinyllama_health(master_key, healthy=WORKERS[1], unhealthy=stopped)
         statuses = [chat(master_key, f"failover {n}") for n in range(10)]
         assert statuses == [200] * 10
     finally:
