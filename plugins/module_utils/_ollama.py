@@ -305,7 +305,8 @@ class OllamaClient(HttpApi):
 class PullProgress:
     """Follows a pull's NDJSON progress: which layers, and how many bytes this call transferred."""
 
-    def __init__(self):
+    def __init__(self, on_update=None):
+        self._on_update = on_update
         self.first_completed = {}
         self.completed = {}
         self.totals = {}
@@ -330,6 +331,8 @@ class PullProgress:
             self.completed[digest] = max(self.completed.get(digest, 0), completed)
         if status == "success":
             self.succeeded = True
+        if self._on_update is not None:
+            self._on_update(self)
 
     @property
     def bytes_pulled(self):
@@ -339,6 +342,16 @@ class PullProgress:
     @property
     def layers(self):
         return sorted(self.totals)
+
+    @property
+    def completed_bytes(self):
+        """Bytes of all layers on the server so far (what earlier attempts or pulls left counts too)."""
+        return sum(self.completed.values())
+
+    @property
+    def total_bytes(self):
+        """Bytes of all layers Ollama has announced so far (it announces each layer as it starts it)."""
+        return sum(self.totals.values())
 
 
 class _BlockReader:

@@ -99,6 +99,14 @@ options:
       - With O(src), how many more times to try an interrupted upload (it starts again from the beginning).
     type: int
     default: 3
+  progress_file:
+    description:
+      - Path of a file on the managed host where a pull keeps its latest progress, as JSON
+        C({"completed": bytes, "total": bytes, "status": ...}) summed over the model's layers, taken from
+        Ollama's pull stream. Replaced atomically at most twice a second, mode 0600, removed when the pull ends.
+      - Meant for M(llmstack.gateway.ollama_pull_wait), which reads it while this module runs under C(async).
+      - Nothing is written when no pull is needed (the model is present, or check mode).
+    type: path
   preload:
     description:
       - After the model is present, load it into memory (the first request then does not wait for it).
@@ -259,6 +267,7 @@ from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import (
     model_blob_digest,
     ollama_argument_spec,
 )
+from ansible_collections.llmstack.gateway.plugins.module_utils._progress_file import ProgressFile
 from ansible_collections.llmstack.gateway.plugins.module_utils._state import UNKNOWN, StateModule
 
 _DURATION = re.compile(r"^-?[0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h)$")
@@ -285,7 +294,8 @@ def model_names(models):
 
 def pull(module, client, name, result):
     """Pull with retries; Ollama resumes each retry from the partial download."""
-    progress = PullProgress()
+    progress_file = ProgressFile(module.params["progress_file"])
+    progress = PullProgress(on_update=progress_file.write)
 
     def attempt():
         result["attempts"] += 1
@@ -298,6 +308,7 @@ def pull(module, client, name, result):
     try:
         with_retries(attempt, module.params["retries"], on_retry=note)
     finally:
+        progress_file.close()
         result["bytes_pulled"] = progress.bytes_pulled
 
 
@@ -484,6 +495,7 @@ def main():
         src={"type": "path"},
         template={"type": "str"},
         system={"type": "str"},
+        progress_file={"type": "path"},
     )
     module = AnsibleModule(
         argument_spec=argument_spec,
