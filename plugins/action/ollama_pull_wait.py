@@ -100,7 +100,8 @@ class ActionModule(ActionBase):
                 "changed": False,
                 "msg": f"{job['model']}: the pull did not finish in time.",
             }
-        outcome = {key: value for key, value in status.items() if key != "invocation" and not key.startswith("_ansible")}
+        internal = ("invocation", "_ansible")
+        outcome = {key: value for key, value in status.items() if not key.startswith(internal)}
         outcome["item"] = job["model"]
         if outcome.get("failed") and not outcome.get("msg"):
             outcome["msg"] = f"{job['model']}: the pull failed."

@@ -25,7 +25,7 @@ extends_documentation_fragment:
   - llmstack.gateway.attributes
 attributes:
   action:
-    description: Indicates this has a corresponding action plugin so some parts of the options can be executed on the controller.
+    description: Indicates this has a corresponding action plugin, run on the controller.
     support: full
   check_mode:
     support: full
