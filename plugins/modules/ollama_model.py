@@ -101,9 +101,9 @@ options:
     default: 3
   progress_file:
     description:
-      - Path of a file on the managed host where a pull keeps its latest progress, as JSON
-        C({"completed": bytes, "total": bytes, "status": ...}) summed over the model's layers, taken from
-        Ollama's pull stream. Replaced atomically at most twice a second, mode 0600, removed when the pull ends.
+      - Path of a file on the managed host where a pull keeps its latest progress, as a JSON object with
+        C(completed) and C(total) (bytes, summed over the model's layers, taken from Ollama's pull stream) and
+        C(status). Replaced atomically at most twice a second, mode 0600, removed when the pull ends.
       - Meant for M(llmstack.gateway.ollama_pull_wait), which reads it while this module runs under C(async).
       - Nothing is written when no pull is needed (the model is present, or check mode).
     type: path

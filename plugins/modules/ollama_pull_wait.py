@@ -10,14 +10,14 @@ DOCUMENTATION = r"""
 ---
 module: ollama_pull_wait
 short_description: Wait for async ollama_model pulls and print their progress
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Polls each M(llmstack.gateway.ollama_model) job started with C(async) and C(poll=0) through
     C(async_status), every O(delay) seconds, until all have finished or O(retries) polls are spent.
-  - At each poll it reads the job's O(jobs[].progress_file) (written by the module from Ollama's pull
+  - "At each poll it reads the job's O(jobs[].progress_file) (written by the module from Ollama's pull
     stream) and prints one line per model still pulling, for example
-    C(tinyllama: 312.4 MiB of 637.0 MiB, 41.2 MiB/s, ETA 8 s). The rate is the change since the previous
-    poll; the ETA assumes it holds.
+    C(tinyllama: 312.4 MiB of 608.2 MiB, 41.2 MiB/s, ETA 7 s). The rate is the change since the previous
+    poll; the ETA assumes it holds."
   - A model that needed no pull writes no progress file and prints nothing.
 author:
   - llmstack.gateway maintainers (@llmstack)
