@@ -203,9 +203,12 @@ def test_firewall_survives_a_docker_restart():
 
 
 def wait_for_tinyllama_health(key, healthy, unhealthy, seconds=90):
-    """Until the gateway's background health checks see tinyllama healthy on one worker, unhealthy on the other."""
+    """Until the gateway's background health checks see tinyllama healthy on one worker, unhealthy on the other.
+
+    Each of LiteLLM's worker processes runs its own checks and answers /health from its own results, so the state
+    must be seen in several answers in a row (whichever process gives each)."""
     want = (f"https://{address(healthy)}:11434", f"https://{address(unhealthy)}:11434")
-    seen = None
+    seen, in_a_row = None, 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         request = urllib.request.Request(
@@ -219,9 +222,10 @@ def wait_for_tinyllama_health(key, healthy, unhealthy, seconds=90):
         seen = tuple(
             sorted(e.get("api_base") for e in body.get(k) or []) for k in ("healthy_endpoints", "unhealthy_endpoints")
         )
-        if seen == ([want[0]], [want[1]]):
+        in_a_row = in_a_row + 1 if seen == ([want[0]], [want[1]]) else 0
+        if in_a_row == 5:
             return
-        time.sleep(2)
+        time.sleep(1)
     raise AssertionError(f"the gateway's health checks never saw {want}: last seen {seen}")
 
 
