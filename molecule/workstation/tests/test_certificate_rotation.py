@@ -19,8 +19,8 @@ STACK = "/opt/litellm-stack"
 COMPOSE = f"docker compose --project-directory {STACK}"
 # What a certificate rotation may change, and all it may change.
 ROTATION_CHANGES = {
-    "Ensure the gateway's private key (controller, 0600)",
-    "Sign the gateway's certificate with the lab CA (controller)",
+    "Ensure this host's private key (controller, 0600)",
+    "Sign this host's certificate with the lab CA (controller)",
     "Write the gateway's certificate and the CA certificate",
     "Write the gateway's private key (0600)",
     # The certificate's checksum label, which makes compose recreate LiteLLM (it reads the file at start only).
@@ -97,7 +97,7 @@ def test_a_certificate_from_the_inventory_is_refused_before_any_change(rotation)
 def test_check_mode_reports_the_rotation_and_writes_nothing(rotation):
     rc, run, tail = rotation["check"]
     assert rc == 0, tail
-    assert "Ensure the gateway's private key (controller, 0600)" in changed_tasks(run, rotation["name"])
+    assert "Ensure this host's private key (controller, 0600)" in changed_tasks(run, rotation["name"])
     assert rotation["after_check"] == rotation["before"]
 
 
