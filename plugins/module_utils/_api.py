@@ -28,11 +28,12 @@ _LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 class ApiError(Exception):
     """A failed API call. `retryable` marks failures that another attempt may cure."""
 
-    def __init__(self, message, status=None, body=None, retryable=False):
+    def __init__(self, message, status=None, body=None, retryable=False, timed_out=False):
         super().__init__(message)
         self.status = status
         self.body = body
         self.retryable = retryable
+        self.timed_out = timed_out
 
 
 def error_text(body):
@@ -87,9 +88,11 @@ class HttpApi:
     def _where(self, method, path):
         return f"{self.service} at {self.base_url} ({method} {path})"
 
-    def open(self, method, path, payload=None, timeout=None, headers=None):
-        """Send a request; return the open response for 2xx, raise ApiError otherwise."""
-        data = None
+    def open(self, method, path, payload=None, timeout=None, headers=None, *, data=None, follow_redirects="safe"):
+        """Send a request; return the open response for 2xx, raise ApiError otherwise.
+
+        `payload` goes as JSON; `data` (bytes or a file-like object) goes as it is, with the caller's headers.
+        """
         request_headers = dict(self.headers)
         if headers:
             request_headers.update(headers)
@@ -107,7 +110,7 @@ class HttpApi:
                 validate_certs=self.validate_certs,
                 use_proxy=self.use_proxy,
                 ca_path=self.ca_path,
-                follow_redirects="safe",
+                follow_redirects=follow_redirects,
                 http_agent="ansible-llmstack.gateway",
             )
         except HTTPError as exc:
@@ -120,7 +123,9 @@ class HttpApi:
                 retryable=exc.code in (429, 502, 503, 504),
             ) from None
         except (TimeoutError, socket.timeout):
-            raise ApiError(f"{self._where(method, path)} did not answer within {seconds} s.", retryable=True) from None
+            raise ApiError(
+                f"{self._where(method, path)} did not answer within {seconds} s.", retryable=True, timed_out=True
+            ) from None
         except URLError as exc:
             raise self._connection_error(method, path, exc.reason) from None
         except (ConnectionError, http.client.HTTPException, ssl.SSLError, OSError) as exc:

@@ -8,15 +8,10 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import re
-import socket
-import ssl
-from urllib.error import HTTPError, URLError
 
-from ansible.module_utils.urls import open_url
-from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiError, HttpApi, error_text
+from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiError, HttpApi
 
 DEFAULT_HOST = "registry.ollama.ai"
 DEFAULT_NAMESPACE = "library"
@@ -236,45 +231,25 @@ class OllamaClient(HttpApi):
         """
         api_path = f"/api/blobs/{digest}"
         size = os.path.getsize(path)
-        headers = dict(self.headers)
-        headers.update({"Content-Type": "application/octet-stream", "Content-Length": str(size)})
+        headers = {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
         with open(path, "rb") as handle:
             body = _BlockReader(handle)
             try:
-                response = open_url(
-                    self.url(api_path),
-                    data=body,
-                    headers=headers,
-                    method="POST",
-                    timeout=timeout,
-                    validate_certs=self.validate_certs,
-                    use_proxy=self.use_proxy,
-                    ca_path=self.ca_path,
-                    follow_redirects="none",
-                    http_agent="ansible-llmstack.gateway",
+                # No redirect: a redirected POST would have to send the stream again.
+                response = self.open(
+                    "POST", api_path, timeout=timeout, headers=headers, data=body, follow_redirects="none"
                 )
-                response.read()
-                response.close()
-            except HTTPError as exc:
-                try:
-                    detail = error_text(exc.read()) or exc.reason
-                except Exception:  # the status alone still tells the story
-                    detail = exc.reason
-                raise ApiError(
-                    f"{self._where('POST', api_path)} answered HTTP {exc.code}: {detail}",
-                    status=exc.code,
-                    retryable=exc.code in (429, 502, 503, 504),
-                ) from None
-            except (TimeoutError, socket.timeout):
+            except ApiError as exc:
+                if not exc.timed_out:
+                    raise
                 raise ApiError(
                     f"{self._where('POST', api_path)} did not take the upload within {timeout} s "
                     f"({body.sent} of {size} bytes sent).",
                     retryable=True,
+                    timed_out=True,
                 ) from None
-            except URLError as exc:
-                raise self._connection_error("POST", api_path, exc.reason) from None
-            except (ConnectionError, http.client.HTTPException, ssl.SSLError, OSError) as exc:
-                raise self._connection_error("POST", api_path, exc) from None
+            response.read()
+            response.close()
         return body.sent
 
     def create(self, name, payload, timeout):

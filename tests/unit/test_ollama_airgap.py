@@ -2,10 +2,14 @@
 
 import hashlib
 import io
+import socket
+import threading
 
 import pytest
+from ansible_collections.llmstack.gateway.plugins.module_utils._api import ApiError
 from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import (
     UPLOAD_BLOCK,
+    OllamaClient,
     _BlockReader,
     create_file_name,
     file_sha256,
@@ -132,3 +136,27 @@ def test_a_directory_is_not_a_src(run_module, tmp_path):
     result = run_module(ollama_model.main, {"name": "lab/m", "src": str(tmp_path), "api_url": NOWHERE})
     assert result.failed
     assert "not a regular file" in result["msg"]
+
+
+def test_an_upload_that_ollama_does_not_take_in_time_says_how_far_it_got(tmp_path):
+    # A server that reads whatever comes and never answers, as an Ollama stuck on a full disk would.
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def swallow():
+        connection, _ = server.accept()
+        with connection:
+            while connection.recv(1 << 16):
+                pass
+
+    threading.Thread(target=swallow, daemon=True).start()
+    blob = tmp_path / "model.gguf"
+    blob.write_bytes(b"\0" * (3 * UPLOAD_BLOCK))
+    url = f"http://127.0.0.1:{server.getsockname()[1]}"
+    client = OllamaClient({"api_url": url, "validate_certs": True, "timeout": 30})
+    with pytest.raises(ApiError) as caught:
+        client.push_blob("sha256:" + HEX, str(blob), timeout=1)
+    server.close()
+    size = 3 * UPLOAD_BLOCK
+    assert caught.value.timed_out and caught.value.retryable
+    assert f"did not take the upload within 1 s ({size} of {size} bytes sent)" in str(caught.value)
+    assert f"(POST /api/blobs/sha256:{HEX})" in str(caught.value)
