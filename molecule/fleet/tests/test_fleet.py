@@ -150,6 +150,28 @@ def test_a_scan_of_a_worker_from_the_gateway_finds_only_its_tls_proxy():
         assert json.loads(scan.stdout) == [11434]
 
 
+def test_the_workers_proxy_runs_hardened_as_the_stack_promises():
+    for worker in WORKERS:
+        ids = in_workstation(worker, "docker", "compose", "--project-directory", STACK, "ps", "-q", "ollama-proxy")
+        (container,) = json.loads(in_workstation(worker, "docker", "inspect", ids.stdout.strip()).stdout)
+        config = container["HostConfig"]
+        assert "no-new-privileges:true" in config["SecurityOpt"]
+        assert config["CapDrop"] == ["ALL"]
+        assert sorted(cap.removeprefix("CAP_") for cap in config["CapAdd"]) == ["CHOWN", "SETGID", "SETUID"]
+        assert config["ReadonlyRootfs"] is True
+        assert set(config["Tmpfs"]) == {"/tmp"}
+        assert config["Memory"] == 256 * 1024 * 1024
+        assert config["LogConfig"]["Config"] == {"max-size": "10m", "max-file": "3"}
+        # The master stays root to read the key; the processes that speak to clients run as nginx's user.
+        listing = in_workstation(
+            worker, "docker", "compose", "--project-directory", STACK, "exec", "-T", "ollama-proxy",
+            "sh", "-c", "for p in /proc/[0-9]*; do echo ${p#/proc/} $(cat $p/comm) $(stat -c %u $p); done",
+        )  # fmt: skip
+        nginx = {int(pid): uid for pid, name, uid in map(str.split, listing.stdout.splitlines()) if name == "nginx"}
+        assert nginx.pop(1) == "0", nginx
+        assert nginx and len(set(nginx.values())) == 1 and "0" not in nginx.values(), nginx
+
+
 def test_the_fleet_token_is_readable_by_root_only():
     for worker in WORKERS:
         modes = in_workstation(
