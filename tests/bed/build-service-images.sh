@@ -6,11 +6,13 @@
 #   local/postgres:15              Debian bookworm's PostgreSQL 15       (stands in for postgres:15: the old major
 #                                  of the major-upgrade test), FROM local/debian-bookworm:base
 #   local/nginx:1.26.3             Debian trixie's nginx                (stands in for nginx: a worker's TLS proxy)
+#   local/prometheus:2.53.3        Debian trixie's prometheus           (stands in for prom/prometheus; promtool for
+#                                  the alert rules' tests)
 # All FROM the bed's base images (no registry is reachable). An image is rebuilt only when its tag is
 # missing or its build context changed: each image carries the sha256 of its context (plus the base image
 # ID) in the label io.llmstack.bed.context. LLMSTACK_BUILD_NO_CACHE=1 rebuilds them all, without Docker's
 # layer cache (fresh apt and pip downloads).
-# Usage: build-service-images.sh [ollama-double|litellm|postgres|postgres-15|nginx]...
+# Usage: build-service-images.sh [ollama-double|litellm|postgres|postgres-15|nginx|prometheus]...
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -27,6 +29,7 @@ declare -A tags=(
   [postgres]=${LLMSTACK_POSTGRES_IMAGE:-local/postgres:17}
   [postgres-15]=${LLMSTACK_POSTGRES_15_IMAGE:-local/postgres:15}
   [nginx]=${LLMSTACK_NGINX_IMAGE:-local/nginx:1.26.3}
+  [prometheus]=${LLMSTACK_PROMETHEUS_IMAGE:-local/prometheus:2.53.3}
 )
 # The base image and build context (tests/images/<dir>) of an image, where they are not $base and its name.
 declare -A bases=([postgres-15]=${LLMSTACK_BOOKWORM_BASE_IMAGE:-local/debian-bookworm:base})
@@ -108,7 +111,7 @@ build() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(ollama-double litellm postgres postgres-15 nginx)
+[ ${#names[@]} -gt 0 ] || names=(ollama-double litellm postgres postgres-15 nginx prometheus)
 for name in "${names[@]}"; do
   if [ -z "${tags[$name]:-}" ]; then
     echo "bed: unknown image $name (known: ${!tags[*]})" >&2

@@ -26,6 +26,7 @@ OLLAMA_IMAGE = os.environ.get("LLMSTACK_OLLAMA_DOUBLE_IMAGE", f"local/ollama-dou
 LITELLM_IMAGE = os.environ.get("LLMSTACK_LITELLM_IMAGE", "local/litellm:1.108.7")
 POSTGRES_IMAGE = os.environ.get("LLMSTACK_POSTGRES_IMAGE", "local/postgres:17")
 NGINX_IMAGE = os.environ.get("LLMSTACK_NGINX_IMAGE", "local/nginx:1.26.3")
+PROMETHEUS_IMAGE = os.environ.get("LLMSTACK_PROMETHEUS_IMAGE", "local/prometheus:2.53.3")
 
 
 def docker(*args, check=True, timeout=120):
@@ -89,7 +90,7 @@ class Sandbox:
 
 @pytest.fixture
 def sandbox():
-    for image in (OLLAMA_IMAGE, LITELLM_IMAGE, POSTGRES_IMAGE, NGINX_IMAGE):
+    for image in (OLLAMA_IMAGE, LITELLM_IMAGE, POSTGRES_IMAGE, NGINX_IMAGE, PROMETHEUS_IMAGE):
         if docker("image", "inspect", image, check=False).returncode != 0:
             pytest.fail(f"image {image} is missing: run `make bed` (tests/bed/build-service-images.sh)")
     box = Sandbox()
@@ -384,3 +385,57 @@ def test_nginx_image_serves_tls_hardened_as_the_worker_proxy_runs_it(sandbox, tm
     assert workers and set(workers) == {"101"}, processes
     docker("stop", proxy)
     assert exit_code(proxy) == 0
+
+
+# -- prometheus --------------------------------------------------------------------------------------
+SELF_SCRAPE = """
+global:
+  scrape_interval: 1s
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ["127.0.0.1:9090"]
+"""
+
+
+def test_prometheus_image_scrapes_and_has_promtool(sandbox, tmp_path):
+    config = inspect(PROMETHEUS_IMAGE)
+    assert config["Entrypoint"] == ["/bin/prometheus"]
+    assert config["Cmd"] == ["--config.file=/etc/prometheus/prometheus.yml", "--storage.tsdb.path=/prometheus"]
+    assert config["User"] == "nobody" and config["WorkingDir"] == "/prometheus"
+    assert "9090/tcp" in config["ExposedPorts"] and "/prometheus" in config["Volumes"]
+    version = docker("run", "--rm", PROMETHEUS_IMAGE, "--version").stdout
+    assert version.startswith("prometheus, version " + PROMETHEUS_IMAGE.rsplit(":", 1)[1] + "+ds"), version
+    # Debian's packaged configuration passes promtool, and promtool refuses a broken one.
+    checked = docker("run", "--rm", "--entrypoint", "promtool", PROMETHEUS_IMAGE, "check", "config",
+                     "/etc/prometheus/prometheus.yml", check=False)  # fmt: skip
+    assert checked.returncode == 0 and "SUCCESS" in checked.stdout, checked.stdout + checked.stderr
+    (tmp_path / "broken.yml").write_text("scrape_configs:\n  - job_name: x\n    scrape_interval: often\n")
+    (tmp_path / "prometheus.yml").write_text(SELF_SCRAPE)
+    tmp_path.chmod(0o755)
+    for name in ("broken.yml", "prometheus.yml"):
+        (tmp_path / name).chmod(0o644)
+    broken = docker("run", "--rm", "-v", f"{tmp_path}:/cfg:ro", "--entrypoint", "promtool", PROMETHEUS_IMAGE,
+                    "check", "config", "/cfg/broken.yml", check=False)  # fmt: skip
+    assert broken.returncode != 0 and "FAILED" in broken.stderr, broken.stdout + broken.stderr
+
+    prometheus = sandbox.run(
+        "prometheus",
+        PROMETHEUS_IMAGE,
+        options=("-p", "127.0.0.1::9090", "-v", f"{tmp_path / 'prometheus.yml'}:/etc/prometheus/prometheus.yml:ro"),
+    )
+    base = "http://" + published(prometheus, 9090)
+
+    def scraped_itself():
+        try:
+            with urllib.request.urlopen(base + "/api/v1/query?query=up", timeout=5) as response:
+                result = json.loads(response.read())["data"]["result"]
+        except (OSError, ValueError):
+            return False
+        return [(r["metric"]["job"], r["value"][1]) for r in result] == [("prometheus", "1")]
+
+    wait_until("Prometheus scrapes itself (up == 1)", scraped_itself, 60)
+    assert docker("top", prometheus, "-eo", "pid,uid,args").stdout.splitlines()[1].split()[1] == "65534"
+    started = time.monotonic()
+    docker("stop", prometheus)
+    assert time.monotonic() - started < 10 and exit_code(prometheus) == 0
