@@ -305,3 +305,81 @@ def test_a_role_run_without_the_tier_role_before_it_names_the_missing_fact(play)
     assert "Validating arguments" in name
     assert "llmstack_gpu" in result["msg"]
     assert run.changed_before_failure() == []
+
+
+# --- gpu_tier: models chosen by fit, and the pre-flight that names those the GPUs cannot hold ------------
+
+
+def test_simulated_12gib_gpu_high_warns_of_gpt_oss_on_the_cpu_and_carries_on(play):
+    run = play(
+        ["gpu_tier"],
+        host_vars={"llmstack_gpu_tier": "gpu_high", "gpu_tier_nvidia_smi_path": str(SIMULATED_NVIDIA_SMI)},
+        environment=simulated_gpu("rtx3060-12gb"),
+    )
+    assert run.rc == 0, run.output[-3000:]
+    (warning,) = [
+        result["msg"] for name, result in run.results if name.endswith("Warn of each model that would run on the CPU")
+    ]
+    assert len(warning) == 1
+    assert warning[0].startswith("gpt-oss:20b needs about 13,526 MiB")
+    assert "partly on the CPU" in warning[0]
+    assert [model["ollama"] for model in run.facts["llmstack_models"]] == ["tinyllama", "gpt-oss:20b", "bge-m3"]
+    fit = {entry["ollama"]: entry["runs_on"] for entry in run.facts["gpu_tier_model_fit"]}
+    assert fit == {"tinyllama": "gpu", "gpt-oss:20b": "cpu", "bge-m3": "gpu"}
+
+
+def test_simulated_12gib_gpu_high_with_fit_check_fail_stops_naming_the_model(play):
+    run = play(
+        ["gpu_tier", "docker_engine"],
+        host_vars={
+            "llmstack_gpu_tier": "gpu_high",
+            "gpu_tier_fit_check": "fail",
+            "gpu_tier_nvidia_smi_path": str(SIMULATED_NVIDIA_SMI),
+        },
+        environment=simulated_gpu("rtx3060-12gb"),
+    )
+    name, result = run.failure
+    assert name.endswith("Stop, naming each model that would run on the CPU")
+    assert result["msg"].startswith("gpt-oss:20b needs about 13,526 MiB")
+    assert "gpu_tier_fit_check" in result["msg"] and "Nothing was changed." in result["msg"]
+    assert run.changed_before_failure() == []
+
+
+def test_simulated_16gib_gpu_high_holds_every_default_model_without_a_word(play):
+    run = play(
+        ["gpu_tier"],
+        host_vars={"gpu_tier_fit_check": "fail", "gpu_tier_nvidia_smi_path": str(SIMULATED_NVIDIA_SMI)},
+        environment=simulated_gpu("rtx4060ti-16gb"),
+    )
+    assert run.rc == 0, run.output[-3000:]
+    assert run.facts["llmstack_gpu_tier"] == "gpu_high"
+    assert {entry["runs_on"] for entry in run.facts["gpu_tier_model_fit"]} == {"gpu"}
+
+
+@pytest.mark.parametrize(
+    ("case", "chosen"),
+    [("rtx3070-8gb", "llama3.1:8b"), ("two-rtx3060", "gpt-oss:20b"), ("rtx4090", "gpt-oss:20b")],
+)
+def test_simulated_gpus_a_fit_list_tier_resolves_to_the_largest_chat_model_that_fits(play, case, chosen):
+    candidates = [
+        {"name": "big", "ollama": "gpt-oss:20b", "mode": "chat"},
+        {"name": "mid", "ollama": "llama3.1:8b", "mode": "chat"},
+        {"name": "small", "ollama": "tinyllama", "mode": "chat"},
+    ]
+    run = play(
+        ["gpu_tier"],
+        host_vars={
+            "llmstack_gpu_tiers": [{"name": "gpu", "min_vram_gib": 0}],
+            "llmstack_models_by_tier": {"gpu": {"largest_that_fit": 1, "models": candidates}},
+            "gpu_tier_nvidia_smi_path": str(SIMULATED_NVIDIA_SMI),
+        },
+        environment=simulated_gpu(case),
+    )
+    assert run.rc == 0, run.output[-3000:]
+    assert [model["ollama"] for model in run.facts["llmstack_models"]] == [chosen]
+
+
+def test_a_bad_model_catalogue_stops_naming_the_variable(play):
+    run = play(["gpu_tier"], host_vars={"gpu_tier_model_catalog": {"m:1b": {"weights_mib": "huge"}}})
+    _name, result = run.failure
+    assert "gpu_tier_model_catalog[m:1b] needs weights_mib, a number of MiB >= 0" in result["msg"]
