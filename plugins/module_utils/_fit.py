@@ -29,7 +29,10 @@ MIB = 1024 * 1024
 DEFAULT_RESERVE_MIB = 457
 
 # The context each model's overhead is counted at: one request of 8192 tokens (litellm_stack gives
-# Ollama OLLAMA_CONTEXT_LENGTH 8192 on gpu_high), or the model's own trained context when shorter.
+# Ollama OLLAMA_CONTEXT_LENGTH 8192 on gpu_high, 4096 below), or the model's own trained context when
+# shorter (server/sched.go effectiveModelContext). Without OLLAMA_CONTEXT_LENGTH, Ollama v0.33 picks 4096
+# below 23 GiB of VRAM, 32768 below 47 GiB, else 262144 (server/routes.go); the KV cache grows with
+# OLLAMA_NUM_PARALLEL (one cache per parallel request).
 CONTEXT_TOKENS = 8192
 
 # The kept table. weights_bytes: the model layer's size in the registry's manifest (gpt-oss:20b), or the
@@ -156,8 +159,9 @@ def needs_of(name, table):
 
 
 def card_sizes(gpus):
-    """Each card's memory.total in MiB (0 when nvidia-smi did not report it), largest first."""
-    return sorted(((gpu.get("memory_total_mib") or 0) for gpu in gpus or []), reverse=True)
+    """Each card's memory.total in MiB, largest first; a card whose memory nvidia-smi does not report (some
+    laptops print [Not Supported]) is left out."""
+    return sorted((gpu["memory_total_mib"] for gpu in gpus or [] if gpu.get("memory_total_mib")), reverse=True)
 
 
 def placement(needs_mib, gpus, reserve_mib=DEFAULT_RESERVE_MIB):
@@ -176,7 +180,11 @@ def fit(models, gpus, table, reserve_mib=DEFAULT_RESERVE_MIB):
     for model in models or []:
         needs = needs_of(model["ollama"], table)
         entry = {"name": model.get("name"), "ollama": model["ollama"]}
-        if needs is None:
+        if gpus and not card_sizes(gpus):
+            # Cards whose memory nvidia-smi does not report: nothing to judge by.
+            entry.update(needs or {"needs_mib": None, "weights_mib": None, "context_mib": None})
+            entry.update(runs_on="unknown", cards=0)
+        elif needs is None:
             entry.update(needs_mib=None, weights_mib=None, context_mib=None, runs_on="unknown", cards=0)
         else:
             runs_on, cards = placement(needs["needs_mib"], gpus, reserve_mib)

@@ -232,3 +232,12 @@ def test_a_bad_fit_list_stops_every_host_naming_the_variable(entry, words):
         tier_models({"gpu_high": DEFAULT_LIKE, "cpu": entry}, "gpu_high", simulated_gpu("rtx4090"))
     assert words in str(error.value)
     assert "\n" not in str(error.value)
+
+
+def test_simulated_laptop_whose_memory_nvidia_smi_does_not_report_is_not_judged():
+    gpu = simulated_gpu("laptop-not-supported")
+    assert gpu["gpus"][0]["memory_total_mib"] is None
+    fit = model_fit(DEFAULT_LIKE, gpu)
+    assert {entry["runs_on"] for entry in fit} == {"unknown"}
+    assert fit[0]["needs_mib"] == 653
+    assert model_fit_problems(fit, gpu) == []
