@@ -173,8 +173,8 @@ def test_bad_input_stops_before_anything_changes(outcomes, number, variable, val
 
 # The checks these inputs must pass (the run may stop later, at a check of this machine's own Docker packages).
 ACCEPTING_CHECKS = [
-    "Check the ports, addresses (and Ollama's exposure), paths, secrets, model names and LiteLLM settings",
-    "Check that every image is pinned by a version tag, not below its floor, and not a deny-listed release",
+    "Check the stack's settings (ports, addresses and Ollama's exposure, paths, secrets, models, LiteLLM settings, "
+    "images, TLS, hardening, sizing)",
     "Check that the smoke test's image is pinned by a version tag",
 ]
 

@@ -9,7 +9,8 @@ import yaml
 
 CHECK = (
     "llmstack.gateway.litellm_stack : "
-    "Check the containers' hardening settings (capabilities, read-only roots, memory limits, log rotation)"
+    "Check the stack's settings (ports, addresses and Ollama's exposure, paths, secrets, models, LiteLLM settings, "
+    "images, TLS, hardening, sizing)"
 )
 
 
