@@ -1,14 +1,25 @@
 # Copyright: contributors to llmstack.gateway
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The names a gateway's certificate is issued for (documented in tls_subject_alt_names.yml next to this one)."""
+"""The names a certificate is issued for, the TLS settings' checks, and whether an issued certificate still fits
+(each documented in the .yml of its name next to this one)."""
 
 from __future__ import annotations
 
+import datetime
 import ipaddress
 import re
 
 from ansible.errors import AnsibleFilterError
+
+try:
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+except ImportError as exc:
+    CRYPTOGRAPHY_IMPORT_ERROR = exc
+else:
+    CRYPTOGRAPHY_IMPORT_ERROR = None
 
 # A DNS name as a certificate may carry it: labels of letters, digits and hyphens, optionally one leading "*.".
 LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -99,6 +110,79 @@ def tls_input_problems(settings):
     return problems
 
 
+def _san_entries(certificate):
+    try:
+        extension = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    entries = {"DNS:" + name.lower() for name in extension.get_values_for_type(x509.DNSName)}
+    return entries | {"IP:" + str(address) for address in extension.get_values_for_type(x509.IPAddress)}
+
+
+def _issued_by(certificate, ca):
+    """Whether `ca` signed `certificate` (its name and its signature; RSA, EC and EdDSA CA keys)."""
+    if certificate.issuer != ca.subject or not hasattr(certificate, "verify_directly_issued_by"):
+        # cryptography before 40 cannot say: the community.crypto modules decide instead.
+        return False
+    try:
+        certificate.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def _valid_until(certificate):
+    if hasattr(certificate, "not_valid_after_utc"):
+        return certificate.not_valid_after_utc
+    return certificate.not_valid_after.replace(tzinfo=datetime.timezone.utc)
+
+
+def _valid_from(certificate):
+    if hasattr(certificate, "not_valid_before_utc"):
+        return certificate.not_valid_before_utc
+    return certificate.not_valid_before.replace(tzinfo=datetime.timezone.utc)
+
+
+def tls_certificate_fits(certificate_pem, ca_certificate_pem, common_name, names, renew_days, *, now=None):
+    """Whether the certificate the lab CA issued earlier is still the one a run would keep.
+
+    It must be signed by this CA, name exactly `common_name` and the subjectAltName entries `names`, serve
+    (serverAuth, not a CA), and be valid, like its CA, for `renew_days` more days. Anything missing or
+    unreadable does not fit: the run then goes through community.crypto's modules, which decide in full.
+    """
+    if not certificate_pem or not ca_certificate_pem:
+        return False
+    if CRYPTOGRAPHY_IMPORT_ERROR:
+        raise AnsibleFilterError(
+            "tls_certificate_fits needs the Python library cryptography on the controller, as community.crypto "
+            f"does: install it into the Python that runs ansible-playbook ({CRYPTOGRAPHY_IMPORT_ERROR})"
+        )
+    try:
+        certificate = x509.load_pem_x509_certificate(str(certificate_pem).encode())
+        ca = x509.load_pem_x509_certificate(str(ca_certificate_pem).encode())
+        usage = certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    moment = now or datetime.datetime.now(datetime.timezone.utc)
+    renewal = moment + datetime.timedelta(days=int(renew_days))
+    common_names = [attribute.value for attribute in certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]
+    return (
+        _issued_by(certificate, ca)
+        and common_names == [str(common_name)]
+        and _san_entries(certificate) == set(names)
+        and list(usage) == [ExtendedKeyUsageOID.SERVER_AUTH]
+        and not constraints.ca
+        and _valid_from(certificate) <= moment
+        and renewal < _valid_until(certificate)
+        and renewal < _valid_until(ca)
+    )
+
+
 class FilterModule:
     def filters(self):
-        return {"tls_subject_alt_names": tls_subject_alt_names, "tls_input_problems": tls_input_problems}
+        return {
+            "tls_subject_alt_names": tls_subject_alt_names,
+            "tls_input_problems": tls_input_problems,
+            "tls_certificate_fits": tls_certificate_fits,
+        }
