@@ -161,11 +161,15 @@ def litellm_stack_config(
     fleet_router_settings=None,
     fleet_general_settings=None,
     database=False,
+    prometheus_metrics=False,
 ):
     """LiteLLM's proxy config: model_list and the three settings sections, as the role sets them.
 
     On a fleet gateway the fleet settings go over the general ones; the master key (and with a database,
-    its URL) always come from the container's environment, never from the file.
+    its URL) always come from the container's environment, never from the file. With prometheus_metrics,
+    LiteLLM's ``prometheus`` callback is added (once) to litellm_settings.callbacks, which mounts /metrics,
+    and require_auth_for_metrics_endpoint is written as true unless the settings already say otherwise:
+    LiteLLM 1.108.7 defaults it to true, the file says so in case a later default differs.
     """
     router = {**(router_settings or {}), **((fleet_router_settings or {}) if gateway else {})}
     if fallbacks:
@@ -174,10 +178,17 @@ def litellm_stack_config(
     general["master_key"] = "os.environ/LITELLM_MASTER_KEY"
     if database:
         general["database_url"] = "os.environ/DATABASE_URL"
+    module = dict(litellm_settings or {})
+    if prometheus_metrics:
+        callbacks = module.get("callbacks") or []
+        if isinstance(callbacks, str):
+            callbacks = [callbacks]
+        module["callbacks"] = list(callbacks) + ([] if "prometheus" in callbacks else ["prometheus"])
+        module.setdefault("require_auth_for_metrics_endpoint", True)
     return {
         "model_list": list(model_list or []),
         "router_settings": router,
-        "litellm_settings": litellm_settings or {},
+        "litellm_settings": module,
         "general_settings": general,
     }
 

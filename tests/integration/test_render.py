@@ -47,6 +47,9 @@ def test_cpu_tier_reserves_no_gpu_and_keeps_ollama_and_the_db_private(run_playbo
     assert ollama["environment"]["OLLAMA_FLASH_ATTENTION"] == "0"
     assert "OLLAMA_GPU_OVERHEAD" not in ollama["environment"]
     assert [m["model_name"] for m in config["model_list"]] == ["tinyllama", "gpt-oss-20b", "bge-m3"]
+    # LiteLLM's Prometheus metrics on /metrics, behind the master key (litellm_stack_prometheus_metrics).
+    assert config["litellm_settings"]["callbacks"] == ["prometheus"]
+    assert config["litellm_settings"]["require_auth_for_metrics_endpoint"] is True
     assert (tmp_path / "cpu" / ".env").stat().st_mode & 0o777 == 0o600
     assert "LITELLM_MASTER_KEY='<masked>'" in env
 

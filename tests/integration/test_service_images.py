@@ -174,6 +174,8 @@ def test_litellm_image_routes_to_the_double(sandbox, tmp_path):
         "      api_base: http://ollama:11434\n"
         "    model_info:\n"
         "      mode: chat\n"
+        "litellm_settings:\n"
+        "  callbacks: [prometheus]\n"
         "general_settings:\n"
         "  master_key: os.environ/LITELLM_MASTER_KEY\n"
     )
@@ -197,7 +199,7 @@ def test_litellm_image_routes_to_the_double(sandbox, tmp_path):
         return docker("exec", litellm, "python3", "-c", probe, check=False).returncode == 0
 
     wait_until("LiteLLM liveliness (the compose healthcheck's python3 one-liner)", alive, 180)
-    assert docker("exec", litellm, "python3", "-c", "import litellm, prisma").returncode == 0
+    assert docker("exec", litellm, "python3", "-c", "import litellm, prisma, prometheus_client").returncode == 0
 
     base = "http://" + published(litellm, 4000)
     assert http("GET", base + "/health/liveliness")[0] == 200
@@ -213,6 +215,20 @@ def test_litellm_image_routes_to_the_double(sandbox, tmp_path):
     )
     assert status == 200, answer
     assert "Ollama double" in answer["choices"][0]["message"]["content"]
+    # The prometheus callback works in the image (prometheus-client, as the real image's proxy-runtime extra has
+    # it) and /metrics needs the key by default (LiteLLM 1.108.7's require_auth_for_metrics_endpoint: True).
+    status, answer = http("GET", base + "/metrics")
+    assert status == 401 and "Unauthorized access to metrics endpoint" in str(answer), answer
+    with urllib.request.urlopen(
+        urllib.request.Request(base + "/metrics", headers={"Authorization": f"Bearer {key}"}), timeout=30
+    ) as response:
+        metrics = response.read().decode()
+    (counted,) = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("litellm_proxy_total_requests_metric_total{") and 'requested_model="tinyllama"' in line
+    ]
+    assert counted.endswith(" 1.0"), counted
 
     log = docker(
         "exec",

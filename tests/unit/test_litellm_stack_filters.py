@@ -262,6 +262,7 @@ def config(model_list=(), **overrides):
         "fleet_router_settings": STACK["litellm_stack_fleet_router_settings"],
         "fleet_general_settings": STACK["litellm_stack_fleet_general_settings"],
         "database": True,
+        "prometheus_metrics": STACK["litellm_stack_prometheus_metrics"],
     }
     return litellm_stack_config(list(model_list), **{**settings, **overrides})
 
@@ -271,8 +272,28 @@ def test_a_standalone_config_reads_its_secrets_from_the_environment():
     assert config(model_list) == {
         "model_list": model_list,
         "router_settings": {"num_retries": 2, "timeout": 600, "routing_strategy": "simple-shuffle"},
-        "litellm_settings": {"drop_params": True, "request_timeout": 600},
+        "litellm_settings": {
+            "drop_params": True,
+            "request_timeout": 600,
+            "callbacks": ["prometheus"],
+            "require_auth_for_metrics_endpoint": True,
+        },
         "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY", "database_url": "os.environ/DATABASE_URL"},
+    }
+
+
+def test_without_prometheus_metrics_the_config_has_no_callback_and_no_metrics_setting():
+    assert config(prometheus_metrics=False)["litellm_settings"] == {"drop_params": True, "request_timeout": 600}
+
+
+def test_prometheus_joins_the_inventorys_callbacks_once_and_keeps_its_metrics_auth_choice():
+    settings = {"callbacks": ["langfuse", "prometheus"], "require_auth_for_metrics_endpoint": False}
+    result = config(litellm_settings=settings)["litellm_settings"]
+    assert result == {"callbacks": ["langfuse", "prometheus"], "require_auth_for_metrics_endpoint": False}
+    assert settings == {"callbacks": ["langfuse", "prometheus"], "require_auth_for_metrics_endpoint": False}
+    assert config(litellm_settings={"callbacks": "langfuse"})["litellm_settings"] == {
+        "callbacks": ["langfuse", "prometheus"],
+        "require_auth_for_metrics_endpoint": True,
     }
 
 
