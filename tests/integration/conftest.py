@@ -147,8 +147,6 @@ class LiteLLM:
 def launch_litellm(directory, double_url, port=None):
     """Launch the real LiteLLM proxy (no database) in front of an Ollama double; do not wait for it."""
     directory.mkdir(parents=True, exist_ok=True)
-    port = port or free_port()
-    master_key = "sk-" + secrets.token_urlsafe(32)
     config = {
         "model_list": [
             {
@@ -173,6 +171,13 @@ def launch_litellm(directory, double_url, port=None):
     }
     config_path = directory / "config.yaml"
     config_path.write_text(yaml.safe_dump(config))
+    return launch_litellm_with(config_path, directory, port)
+
+
+def launch_litellm_with(config_path, directory, port=None):
+    """Launch the real LiteLLM proxy (no database) with this config file and a new master key; do not wait."""
+    port = port or free_port()
+    master_key = "sk-" + secrets.token_urlsafe(32)
     log = directory / "litellm.log"
     env = dict(os.environ, LITELLM_MASTER_KEY=master_key, LITELLM_LOCAL_MODEL_COST_MAP="True")
     env.pop("DATABASE_URL", None)

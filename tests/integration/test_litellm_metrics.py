@@ -5,18 +5,14 @@ The config is the role's own: the litellm_stack_config filter with prometheus_me
 litellm_stack_prometheus_metrics), so the test proves what the role writes, not a hand-made config.
 """
 
-import os
 import re
-import secrets
-import shutil
-import subprocess
 import sys
 import urllib.error
 import urllib.request
 
 import pytest
 import yaml
-from conftest import REPO, VENV_BIN, free_port, http_json, wait_for
+from conftest import REPO, http_json, launch_litellm_with, wait_for
 
 sys.path.insert(0, str(REPO / "collections"))
 
@@ -70,26 +66,13 @@ def gateway(tmp_path_factory):
         )
         assert config["litellm_settings"]["callbacks"] == ["prometheus"]
         (directory / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-        port = free_port()
-        master_key = "sk-" + secrets.token_urlsafe(32)
-        env = dict(os.environ, LITELLM_MASTER_KEY=master_key, LITELLM_LOCAL_MODEL_COST_MAP="True")
-        env.pop("DATABASE_URL", None)
-        log = directory / "litellm.log"
-        litellm_bin = shutil.which("litellm", path=str(VENV_BIN)) or "litellm"
-        with log.open("w") as handle:
-            process = subprocess.Popen(
-                [litellm_bin, "--config", str(directory / "config.yaml"), "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=handle,
-                stderr=subprocess.STDOUT,
-            )
-        url = f"http://127.0.0.1:{port}"
+        litellm = launch_litellm_with(directory / "config.yaml", directory)
         try:
-            wait_for(url + "/health/liveliness", 120, process, log)
-            yield url, master_key, model_list
+            wait_for(litellm.url + "/health/liveliness", 120, litellm.process, litellm.log)
+            yield litellm.url, litellm.master_key, model_list
         finally:
-            process.terminate()
-            process.wait(timeout=20)
+            litellm.process.terminate()
+            litellm.process.wait(timeout=20)
 
 
 def chat(url, key, model):

@@ -2,14 +2,10 @@
 The rendered LiteLLM config is loaded by the REAL LiteLLM proxy."""
 
 import json
-import os
-import subprocess
-import sys
 import urllib.request
-from pathlib import Path
 
 import yaml
-from conftest import free_port, wait_for
+from conftest import launch_litellm_with, wait_for
 
 MODELS = [
     {"name": "tinyllama", "ollama": "tinyllama", "mode": "chat"},
@@ -93,30 +89,18 @@ def test_the_real_litellm_loads_the_rendered_config(run_playbook, tmp_path):
     dest = tmp_path / "live"
     _compose, config, _env = render(run_playbook, dest, "gpu_high", litellm_stack_database=False)
     assert "database_url" not in config["general_settings"]
-    port = free_port()
-    key = "sk-" + "k" * 40
-    env = dict(os.environ, LITELLM_MASTER_KEY=key, LITELLM_LOCAL_MODEL_COST_MAP="True")
-    env.pop("DATABASE_URL", None)
-    log = tmp_path / "litellm.log"
-    litellm = str(Path(sys.executable).parent / "litellm")
-    with log.open("w") as handle:
-        proc = subprocess.Popen(
-            [litellm, "--config", str(dest / "litellm_settings.yml"), "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-        )
+    litellm = launch_litellm_with(dest / "litellm_settings.yml", tmp_path)
     try:
-        wait_for(f"http://127.0.0.1:{port}/health/liveliness", 120, proc, log)
+        wait_for(litellm.url + "/health/liveliness", 120, litellm.process, litellm.log)
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/models", headers={"Authorization": f"Bearer {key}"}
+            litellm.url + "/v1/models", headers={"Authorization": f"Bearer {litellm.master_key}"}
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             served = {m["id"] for m in json.load(response)["data"]}
         assert served == {"tinyllama", "gpt-oss-20b", "bge-m3"}
     finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+        litellm.process.terminate()
+        litellm.process.wait(timeout=20)
 
 
 def test_an_extra_ca_bundle_reaches_ollama_and_litellm(run_playbook, tmp_path):
