@@ -1,6 +1,7 @@
 """Make the checkout importable as ansible_collections.llmstack.gateway and run modules in-process."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -46,3 +47,17 @@ def run_module(capsys, monkeypatch):
         return ModuleResult(json.loads(out))
 
     return _run
+
+
+@pytest.fixture
+def simulated_nvidia_smi(tmp_path, monkeypatch):
+    """A SIMULATED nvidia-smi first on PATH; call it with a recorded case's name to replay that case."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "nvidia-smi").symlink_to(REPO / "tests" / "simulated" / "nvidia-smi")
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+
+    def use(case):
+        monkeypatch.setenv("SIMULATED_NVIDIA_SMI_CASE", str(REPO / "tests" / "unit" / "fixtures" / "nvidia-smi" / case))
+
+    return use

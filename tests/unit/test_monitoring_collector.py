@@ -21,7 +21,6 @@ sys.path.insert(0, str(TESTS))
 from ollama_double.testing import OllamaDouble, free_port  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "nvidia-smi"
-SIMULATED = TESTS / "simulated" / "nvidia-smi"
 SCRIPT = REPO / "roles" / "monitoring" / "files" / "llmstack_metrics.py"
 GIB = 1024**3
 
@@ -90,20 +89,6 @@ def test_fields_printed_as_not_available_leave_their_samples_out(case, missing, 
 @pytest.mark.parametrize("case", ["no-driver", "nvml-mismatch"])
 def test_error_text_is_no_card(case):
     assert metrics.parse_gpus((FIXTURES / f"{case}.query.txt").read_text(encoding="utf-8")) == []
-
-
-@pytest.fixture
-def simulated_nvidia_smi(tmp_path, monkeypatch):
-    """A SIMULATED nvidia-smi on PATH replaying the named recorded case."""
-    bindir = tmp_path / "bin"
-    bindir.mkdir()
-    (bindir / "nvidia-smi").symlink_to(SIMULATED)
-    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
-
-    def use(case):
-        monkeypatch.setenv("SIMULATED_NVIDIA_SMI_CASE", str(FIXTURES / case))
-
-    return use
 
 
 def test_query_simulated_two_cards(simulated_nvidia_smi):

@@ -20,17 +20,12 @@ sys.path.insert(0, str(TESTS))
 from ollama_double import gpu  # noqa: E402
 from ollama_double.testing import free_port  # noqa: E402
 
-SIMULATED_NVIDIA_SMI = TESTS / "simulated" / "nvidia-smi"
 RECORDINGS = Path(__file__).resolve().parent / "fixtures" / "nvidia-smi"
 
 
 @pytest.fixture
-def simulated_rtx4090_on_path(tmp_path, monkeypatch):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "nvidia-smi").symlink_to(SIMULATED_NVIDIA_SMI)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("SIMULATED_NVIDIA_SMI_CASE", str(RECORDINGS / "rtx4090"))
+def simulated_rtx4090_on_path(simulated_nvidia_smi, monkeypatch):
+    simulated_nvidia_smi("rtx4090")
     monkeypatch.delenv("OLLAMA_DOUBLE_GPU", raising=False)
 
 
