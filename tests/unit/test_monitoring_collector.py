@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from ansible_collections.llmstack.gateway.plugins.module_utils._ollama import model_key as ollama_model_key
 
 REPO = Path(__file__).resolve().parents[2]
 TESTS = REPO / "tests"
@@ -270,3 +271,19 @@ def test_main_on_a_cpu_host_with_ollama_down(tmp_path, monkeypatch):
     assert metrics.main(["--output", str(output), "--ollama-url", down, "--timeout", "2"]) == 0
     samples = [line for line in output.read_text().splitlines() if not line.startswith("#")]
     assert samples == ["llmstack_ollama_up 0", "llmstack_ollama_gpu_expected 0"]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tinyllama",
+        "TinyLlama:latest",
+        "llama3.1:8b",
+        "team/model:v1+build",
+        "example.com:5000/team/m",
+        "https://h/n/m:t",
+    ],
+)
+def test_model_key_is_the_modules_rule(name):
+    # The script cannot import the collection's module_utils on a host: its copy must not drift from them.
+    assert metrics.model_key(name) == ollama_model_key(name)

@@ -114,11 +114,16 @@ def query_nvidia_smi(command, timeout):
 
 # -- Ollama -------------------------------------------------------------------------------------------------------
 def model_key(name):
-    """Ollama's identity of a model name: registry, namespace, model and tag, filled with defaults, lower case."""
+    """Ollama's identity of a model name: registry, namespace, model and tag, filled with defaults, lower case.
+
+    The same rule as plugins/module_utils/_ollama.py's model_key, without its validation: this script runs on
+    hosts outside Ansible, where the collection's module_utils cannot be imported.
+    """
     name = re.sub(r"^https?://", "", name).split("@", 1)[0]
     path, tag = name, "latest"
     if name.rfind(":") > name.rfind("/"):
         path, tag = name.rsplit(":", 1)
+    tag = tag.split("+", 1)[0]
     parts = path.split("/")
     host = parts[0] if len(parts) == 3 else "registry.ollama.ai"
     namespace = parts[-2] if len(parts) >= 2 else "library"
