@@ -11,6 +11,7 @@ them), so every read here falls back to "not known" rather than failing the repo
 from __future__ import annotations
 
 from collections.abc import Mapping
+from urllib.parse import urlencode
 
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
@@ -213,6 +214,211 @@ def fleet_report_data(hostvars, hosts, play_hosts, inventory=None):
     }
 
 
+# The instant queries the role sends to Prometheus's /api/v1/query for the snapshot, by the name the filter reads
+# each answer under. The series are the monitoring role's collector's (llmstack_*) and LiteLLM's counters; each
+# answer is a vector whose `instance` label names the host (`<address>:<port>`, as the scrape targets do).
+SNAPSHOT_QUERIES = {
+    "gpu_info": "llmstack_gpu_info",
+    "gpu_used": "llmstack_gpu_memory_used_bytes",
+    "gpu_total": "llmstack_gpu_memory_total_bytes",
+    "model_size": "llmstack_ollama_model_size_bytes",
+    "model_vram": "llmstack_ollama_model_vram_bytes",
+    "requests": "sum by (instance, requested_model) (litellm_proxy_total_requests_metric_total)",
+    "failed": "sum by (instance, requested_model) (litellm_proxy_failed_requests_metric_total)",
+}
+MIB = 1024 * 1024
+
+
+def _address(instance):
+    """The host part of a target's `instance` ("gpu-box-01:9100" -> "gpu-box-01", "[fd00::1]:9100" -> "fd00::1")."""
+    instance = str(instance)
+    if instance.startswith("["):
+        return instance[1:].partition("]")[0]
+    if instance.count(":") == 1:
+        return instance.partition(":")[0]
+    return instance
+
+
+def _host_names(hostvars, hosts):
+    """Every name a host may have in a target's address (lower case) -> the host: its inventory name, ansible_host
+    and llmstack_fleet_address. The first host that claims a name keeps it."""
+    names = {}
+    for host in hosts:
+        hv = hostvars[host] if host in hostvars else {}  # noqa: SIM401
+        for name in (host, hv.get("ansible_host"), hv.get("llmstack_fleet_address")):
+            if name:
+                names.setdefault(str(name).lower(), str(host))
+    return names
+
+
+def _vector(answer):
+    """[(labels, value)] of an instant query's answer (the API's JSON, or uri's result holding it); [] otherwise."""
+    if isinstance(answer, Mapping) and "json" in answer:
+        answer = answer["json"]
+    if isinstance(answer, Mapping) and "data" in answer:
+        answer = answer["data"]
+    result = answer.get("result") if isinstance(answer, Mapping) else None
+    if not _is_list(result):
+        return []
+    samples = []
+    for sample in result:
+        if not isinstance(sample, Mapping) or not isinstance(sample.get("metric"), Mapping):
+            continue
+        value = sample.get("value")
+        try:
+            samples.append((dict(sample["metric"]), float(value[1])))
+        except (TypeError, ValueError, IndexError):
+            continue
+    return samples
+
+
+def _error(answer):
+    """What went wrong with one answer of Prometheus, or "" when it answered."""
+    if not isinstance(answer, Mapping):
+        return "no answer"
+    body = answer.get("json") if "json" in answer else answer
+    if isinstance(body, Mapping) and body.get("status") == "success":
+        return ""
+    if isinstance(body, Mapping) and body.get("error"):
+        return str(body["error"])
+    return _text(answer.get("msg")) or f"HTTP {answer.get('status', 'error')}"
+
+
+def _mib(value):
+    return "?" if value is None else f"{value:,}"
+
+
+def fleet_report_snapshot_urls(url):
+    """[{key, url}] of every request the snapshot needs from the Prometheus at `url` (its base URL)."""
+    base = str(url or "").rstrip("/")
+    if not base.startswith(("http://", "https://")):
+        raise AnsibleFilterError(f"fleet_report_prometheus_url must be an http:// or https:// URL, got {url!r}")
+    urls = [
+        {"key": key, "url": f"{base}/api/v1/query?{urlencode({'query': expr})}"}
+        for key, expr in SNAPSHOT_QUERIES.items()
+    ]
+    return [*urls, {"key": "alerts", "url": f"{base}/api/v1/alerts"}]
+
+
+def _share(part, whole):
+    return f"{round(100 * part / whole)} %" if whole > 0 else "?"
+
+
+def fleet_report_snapshot(answers, hostvars, hosts, source=""):
+    """Per host, GPU memory, loaded models and requests per model, and the alerts firing, from Prometheus's answers
+    (`answers`: each SNAPSHOT_QUERIES name's /api/v1/query answer, and `alerts`: /api/v1/alerts' answer)."""
+    if not isinstance(answers, Mapping):
+        raise AnsibleFilterError(f"fleet_report_snapshot expects a mapping of answers, got {type(answers).__name__}")
+    if not isinstance(hostvars, Mapping) or not _is_list(hosts):
+        raise AnsibleFilterError("fleet_report_snapshot: hostvars must be hostvars and hosts a list of host names")
+    hosts = [str(h) for h in hosts]
+    names = _host_names(hostvars, hosts)
+    errors = _unique_sorted(
+        f"{key}: {problem}"
+        for key in [*SNAPSHOT_QUERIES, "alerts"]
+        for problem in [_error(answers.get(key))]
+        if problem
+    )
+    unmatched = set()
+
+    def host_of(labels):
+        host = names.get(_address(labels.get("instance", "")).lower())
+        if host is None and labels.get("instance"):
+            unmatched.add(str(labels["instance"]))
+        return host
+
+    per_host = {host: {"gpus": {}, "models": {}, "requests": {}} for host in hosts}
+    for key, field in (("gpu_info", "name"), ("gpu_used", "used"), ("gpu_total", "total")):
+        for labels, value in _vector(answers.get(key)):
+            host = host_of(labels)
+            if host is None:
+                continue
+            card = per_host[host]["gpus"].setdefault(_text(labels.get("gpu")), {"gpu": _text(labels.get("gpu"))})
+            card[field] = _text(labels.get("name")) if field == "name" else value
+    for key in ("model_size", "model_vram"):
+        for labels, value in _vector(answers.get(key)):
+            host = host_of(labels)
+            if host is not None:
+                model = _text(labels.get("model"))
+                per_host[host]["models"].setdefault(model, {"model": model})[key[6:]] = value
+    for key in ("requests", "failed"):
+        for labels, value in _vector(answers.get(key)):
+            host = host_of(labels)
+            if host is not None:
+                model = _text(labels.get("requested_model")) or "(none)"
+                entry = per_host[host]["requests"].setdefault(model, {"model": model, "requests": 0, "failed": 0})
+                entry[key] = int(value)
+
+    rows = []
+    for host in hosts:
+        snapshot = per_host[host]
+        gpus = []
+        for card in sorted(snapshot["gpus"].values(), key=lambda c: (_int(c["gpu"]), c["gpu"])):
+            used, total = card.get("used"), card.get("total")
+            gpus.append({
+                "gpu": card["gpu"],
+                "name": card.get("name", ""),
+                "used_mib": None if used is None else round(used / MIB),
+                "total_mib": None if total is None else round(total / MIB),
+                "used": _share(used, total) if used is not None and total is not None else "?",
+            })  # fmt: skip
+        models = []
+        for model in sorted(snapshot["models"].values(), key=lambda m: m["model"].lower()):
+            size, vram = model.get("size", 0), model.get("vram", 0)
+            where = "CPU" if vram == 0 else ("GPU" if vram >= size else f"GPU {_share(vram, size)}, CPU the rest")
+            models.append({"model": model["model"], "size_mib": round(size / MIB), "vram_mib": round(vram / MIB),
+                           "runs_on": where})  # fmt: skip
+        requests = sorted(snapshot["requests"].values(), key=lambda r: r["model"].lower())
+        rows.append({
+            "host": host,
+            "gpus": gpus,
+            "models": models,
+            "requests": requests,
+            # What the report shows: "" where Prometheus has nothing for the host.
+            "gpu_text": "; ".join(
+                f"GPU {g['gpu']}: {_mib(g['used_mib'])} / {_mib(g['total_mib'])} MiB ({g['used']})" for g in gpus
+            ),
+            "models_text": ", ".join(f"{m['model']} ({m['size_mib']:,} MiB, {m['runs_on']})" for m in models),
+            "requests_text": ", ".join(
+                f"{r['model']} {r['requests']:,}" + (f" ({r['failed']:,} failed)" if r["failed"] else "")
+                for r in requests
+            ),
+        })  # fmt: skip
+
+    alerts = []
+    alerts_answer = answers.get("alerts")
+    if isinstance(alerts_answer, Mapping) and "json" in alerts_answer:
+        alerts_answer = alerts_answer["json"]
+    if isinstance(alerts_answer, Mapping) and "data" in alerts_answer:
+        alerts_answer = alerts_answer["data"]
+    listed = alerts_answer.get("alerts") if isinstance(alerts_answer, Mapping) else None
+    for alert in listed if _is_list(listed) else []:
+        if not isinstance(alert, Mapping) or alert.get("state") != "firing":
+            continue
+        labels = alert.get("labels") if isinstance(alert.get("labels"), Mapping) else {}
+        annotations = alert.get("annotations") if isinstance(alert.get("annotations"), Mapping) else {}
+        instance = _text(labels.get("instance"))
+        alerts.append({
+            "alert": _text(labels.get("alertname")),
+            "severity": _text(labels.get("severity")),
+            "host": (names.get(_address(instance).lower()) or instance) if instance else "",
+            "summary": _text(annotations.get("summary")),
+            "since": _text(alert.get("activeAt")),
+        })  # fmt: skip
+    alerts.sort(key=lambda a: (a["severity"] != "critical", a["alert"], a["host"], a["summary"]))
+    return {
+        "source": str(source),
+        "errors": errors,
+        "rows": rows,
+        "alerts": alerts,
+        "unmatched": sorted(unmatched),
+    }
+
+
 class FilterModule:
     def filters(self):
-        return {"fleet_report_data": fleet_report_data}
+        return {
+            "fleet_report_data": fleet_report_data,
+            "fleet_report_snapshot": fleet_report_snapshot,
+            "fleet_report_snapshot_urls": fleet_report_snapshot_urls,
+        }
