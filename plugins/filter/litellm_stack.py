@@ -162,6 +162,7 @@ def litellm_stack_config(
     fleet_general_settings=None,
     database=False,
     prometheus_metrics=False,
+    shared_state=None,
 ):
     """LiteLLM's proxy config: model_list and the three settings sections, as the role sets them.
 
@@ -170,10 +171,17 @@ def litellm_stack_config(
     LiteLLM's ``prometheus`` callback is added (once) to litellm_settings.callbacks, which mounts /metrics,
     and require_auth_for_metrics_endpoint is written as true unless the settings already say otherwise:
     LiteLLM 1.108.7 defaults it to true, the file says so in case a later default differs.
+    With shared_state ({host, port}: the fleet's Redis, on a fleet of two or more gateways) the router keeps its
+    cooldowns and failure counts there, so every gateway sees them; its password comes from the environment
+    (LITELLM_REDIS_PASSWORD, in .env), which LiteLLM's Redis client resolves from an os.environ/ reference.
     """
     router = {**(router_settings or {}), **((fleet_router_settings or {}) if gateway else {})}
     if fallbacks:
         router["fallbacks"] = fallbacks
+    if shared_state:
+        router["redis_host"] = str(shared_state["host"])
+        router["redis_port"] = int(shared_state["port"])
+        router["redis_password"] = "os.environ/LITELLM_REDIS_PASSWORD"
     general = {**(general_settings or {}), **((fleet_general_settings or {}) if gateway else {})}
     general["master_key"] = "os.environ/LITELLM_MASTER_KEY"
     if database:

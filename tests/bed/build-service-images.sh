@@ -8,11 +8,15 @@
 #   local/nginx:1.26.3             Debian trixie's nginx                (stands in for nginx: a worker's TLS proxy)
 #   local/prometheus:2.53.3        Debian trixie's prometheus           (stands in for prom/prometheus; promtool for
 #                                  the alert rules' tests)
+#   local/redis:7.0                Debian bookworm's redis-server       (stands in for redis:7.x: the gateways' shared
+#                                  state), FROM local/debian-bookworm:base
+#   local/keepalived:2             Debian trixie's keepalived           (the real daemon; its --config-test checks the
+#                                  rendered VRRP config)
 # All FROM the bed's base images (no registry is reachable). An image is rebuilt only when its tag is
 # missing or its build context changed: each image carries the sha256 of its context (plus the base image
 # ID) in the label io.llmstack.bed.context. LLMSTACK_BUILD_NO_CACHE=1 rebuilds them all, without Docker's
 # layer cache (fresh apt and pip downloads).
-# Usage: build-service-images.sh [ollama-double|litellm|postgres|postgres-15|nginx|prometheus]...
+# Usage: build-service-images.sh [ollama-double|litellm|postgres|postgres-15|nginx|prometheus|redis|keepalived]...
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -30,9 +34,12 @@ declare -A tags=(
   [postgres-15]=${LLMSTACK_POSTGRES_15_IMAGE:-local/postgres:15}
   [nginx]=${LLMSTACK_NGINX_IMAGE:-local/nginx:1.26.3}
   [prometheus]=${LLMSTACK_PROMETHEUS_IMAGE:-local/prometheus:2.53.3}
+  [redis]=${LLMSTACK_REDIS_IMAGE:-local/redis:7.0}
+  [keepalived]=${LLMSTACK_KEEPALIVED_IMAGE:-local/keepalived:2}
 )
 # The base image and build context (tests/images/<dir>) of an image, where they are not $base and its name.
-declare -A bases=([postgres-15]=${LLMSTACK_BOOKWORM_BASE_IMAGE:-local/debian-bookworm:base})
+declare -A bases=([postgres-15]=${LLMSTACK_BOOKWORM_BASE_IMAGE:-local/debian-bookworm:base}
+  [redis]=${LLMSTACK_BOOKWORM_BASE_IMAGE:-local/debian-bookworm:base})
 declare -A contexts=([postgres-15]=postgres)
 
 workdir=$(mktemp -d /var/tmp/llmstack-images.XXXXXX)
@@ -75,6 +82,7 @@ build() {
   case "$name" in
     litellm) args=(--build-arg "LITELLM_VERSION=$litellm_version") ;;
     postgres-15) args=(--build-arg PG_MAJOR=15 --build-arg "BASE_IMAGE=$from") ;;
+    redis) args=(--build-arg "BASE_IMAGE=$from") ;;
   esac
   ctx=$workdir/$name
   log=$workdir/$name.log
@@ -111,7 +119,7 @@ build() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(ollama-double litellm postgres postgres-15 nginx prometheus)
+[ ${#names[@]} -gt 0 ] || names=(ollama-double litellm postgres postgres-15 nginx prometheus redis keepalived)
 for name in "${names[@]}"; do
   if [ -z "${tags[$name]:-}" ]; then
     echo "bed: unknown image $name (known: ${!tags[*]})" >&2
