@@ -11,7 +11,7 @@ short_description: List the models an Ollama server has installed and loaded
 version_added: 0.1.0
 description:
   - Reads C(GET /api/tags) (installed models), C(GET /api/ps) (models loaded in memory) and
-    C(GET /api/version). Changes nothing.
+    C(GET /api/version), or only those O(gather) names (one request each). Changes nothing.
   - Ollama silently falls back to the CPU when it cannot use the GPU. The C(size_vram) of a loaded model
     is how a playbook proves that a GPU host really runs its models on the GPU.
 author:
@@ -27,6 +27,14 @@ options:
       - Only report these models (compared the way Ollama compares names). All models when not set.
     type: list
     elements: str
+  gather:
+    description:
+      - What to read. A playbook that needs only the installed models asks for V(installed) and sends one request.
+    type: list
+    elements: str
+    choices: [installed, loaded, version]
+    default: [installed, loaded, version]
+    version_added: 0.2.0
 seealso:
   - module: llmstack.gateway.ollama_model
 """
@@ -47,12 +55,12 @@ EXAMPLES = r"""
 RETURN = r"""
 version:
   description: Ollama's version.
-  returned: always
+  returned: when O(gather) has V(version)
   type: str
   sample: 0.12.3
 models:
   description: Installed models, as C(/api/tags) lists them.
-  returned: always
+  returned: when O(gather) has V(installed)
   type: list
   elements: dict
   contains:
@@ -78,7 +86,7 @@ models:
       sample: {format: gguf, family: llama, parameter_size: 1B, quantization_level: Q4_0}
 loaded:
   description: Models loaded in memory, as C(/api/ps) lists them.
-  returned: always
+  returned: when O(gather) has V(loaded)
   type: list
   elements: dict
   contains:
@@ -104,7 +112,7 @@ loaded:
       sample: 1.0
 missing:
   description: Names asked for in O(name) that are not installed.
-  returned: always
+  returned: when O(gather) has V(installed)
   type: list
   elements: str
   sample: []
@@ -154,18 +162,37 @@ def select(models, loaded, wanted):
     return models, loaded, missing
 
 
+GATHER = ("installed", "loaded", "version")
+
+
+def gathered(client, gather, wanted):
+    """The result keys for what `gather` names, one request to Ollama for each."""
+    models, loaded, missing = select(
+        client.installed_models() if "installed" in gather else [],
+        client.loaded_models() if "loaded" in gather else [],
+        wanted,
+    )
+    result = {"version": client.version()} if "version" in gather else {}
+    if "installed" in gather:
+        result.update(models=models, missing=missing)
+    if "loaded" in gather:
+        result["loaded"] = loaded
+    return result
+
+
 def main():
     argument_spec = ollama_argument_spec()
-    argument_spec.update(name={"type": "list", "elements": "str"})
+    argument_spec.update(
+        name={"type": "list", "elements": "str"},
+        gather={"type": "list", "elements": "str", "choices": list(GATHER), "default": list(GATHER)},
+    )
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     wanted = wanted_names(module)
     client = OllamaClient(module.params)
     try:
-        version = client.version()
-        models, loaded, missing = select(client.installed_models(), client.loaded_models(), wanted)
+        module.exit_json(changed=False, **gathered(client, module.params["gather"], wanted))
     except ApiError as exc:
         module.fail_json(msg=str(exc))
-    module.exit_json(changed=False, version=version, models=models, loaded=loaded, missing=missing)
 
 
 if __name__ == "__main__":

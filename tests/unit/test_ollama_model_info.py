@@ -1,6 +1,6 @@
 """ollama_model_info: which models it reports, what it says is missing, and the GPU share it adds."""
 
-from ansible_collections.llmstack.gateway.plugins.modules.ollama_model_info import key_or_none, select
+from ansible_collections.llmstack.gateway.plugins.modules.ollama_model_info import GATHER, gathered, key_or_none, select
 
 # Entries shaped as Ollama's GET /api/tags and GET /api/ps answer them.
 TAGS = [
@@ -54,3 +54,47 @@ def test_gpu_fraction_is_the_vram_share_of_a_loaded_model():
 def test_an_entry_with_a_name_ollama_would_refuse_is_not_selected():
     odd = [{"name": "bad name!", "model": "bad name!"}]
     assert select(odd, [], wanted("tinyllama")) == ([], [], ["tinyllama"])
+
+
+class CountingClient:
+    """Stands in for OllamaClient: answers from TAGS and ps() and records which endpoints were asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def installed_models(self):
+        self.asked.append("/api/tags")
+        return [dict(entry) for entry in TAGS]
+
+    def loaded_models(self):
+        self.asked.append("/api/ps")
+        return ps(100, 0)
+
+    def version(self):
+        self.asked.append("/api/version")
+        return "0.32.15"
+
+
+def test_gather_installed_sends_one_request_and_reports_only_what_it_read():
+    client = CountingClient()
+    result = gathered(client, ["installed"], wanted("tinyllama", "gpt-oss:20b"))
+    assert client.asked == ["/api/tags"]
+    assert set(result) == {"models", "missing"}
+    assert [m["name"] for m in result["models"]] == ["tinyllama:latest"]
+    assert result["missing"] == ["gpt-oss:20b"]
+
+
+def test_gather_loaded_reads_only_ps_and_leaves_out_what_it_did_not_read():
+    client = CountingClient()
+    result = gathered(client, ["loaded"], {})
+    assert client.asked == ["/api/ps"]
+    # No models and no missing: an empty list would claim Ollama has nothing installed.
+    assert set(result) == {"loaded"}
+    assert result["loaded"][0]["size_vram"] == 0
+
+
+def test_gather_defaults_to_all_three_requests():
+    client = CountingClient()
+    result = gathered(client, list(GATHER), {})
+    assert sorted(client.asked) == ["/api/ps", "/api/tags", "/api/version"]
+    assert set(result) == {"version", "models", "loaded", "missing"}
