@@ -273,6 +273,16 @@ def test_main_on_a_cpu_host_with_ollama_down(tmp_path, monkeypatch):
     assert samples == ["llmstack_ollama_up 0", "llmstack_ollama_gpu_expected 0"]
 
 
+def test_main_on_a_gateway_without_ollama_writes_no_ollama_series(tmp_path, monkeypatch):
+    # A gateway runs no Ollama: "down" there would fire LLMStackOllamaDown for a host that has nothing to watch.
+    monkeypatch.setenv("PATH", str(tmp_path))
+    output = tmp_path / "llmstack.prom"
+    down = f"http://127.0.0.1:{free_port()}"
+    argv = ["--output", str(output), "--ollama-url", down, "--no-ollama", "--models-dir", "/", "--timeout", "2"]
+    assert metrics.main(argv) == 0
+    assert [line for line in output.read_text().splitlines() if line and not line.startswith("#")] == []
+
+
 @pytest.mark.parametrize(
     "name",
     [

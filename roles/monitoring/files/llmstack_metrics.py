@@ -230,6 +230,9 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(prog="llmstack-metrics", description=__doc__.split("\n", 1)[0])
     parser.add_argument("--output", required=True, help="the .prom file node-exporter's textfile collector reads")
     parser.add_argument("--ollama-url", default="http://127.0.0.1:11434", help="Ollama's API (%(default)s)")
+    parser.add_argument(
+        "--no-ollama", action="store_true", help="this host runs no Ollama (a gateway): no llmstack_ollama_* series"
+    )
     parser.add_argument("--model", action="append", default=[], help="a model configured for this host (repeat)")
     parser.add_argument("--gpu-expected", action="store_true", help="this host's tier runs its models on a GPU")
     mount = parser.add_mutually_exclusive_group()
@@ -242,6 +245,9 @@ def parse_args(argv):
 
 def collect(args):
     samples = query_nvidia_smi(args.nvidia_smi, args.timeout)
+    if args.no_ollama:
+        # Neither "down" nor "missing": a gateway has no Ollama to watch.
+        return samples
     samples += query_ollama(args.ollama_url, args.model, args.timeout)
     samples.append(("llmstack_ollama_gpu_expected", {}, int(args.gpu_expected)))
     mountpoint = args.models_mountpoint or (mountpoint_of(args.models_dir) if args.models_dir else None)
