@@ -179,7 +179,7 @@ class Gateway:
         try:
             http_json("POST", self.litellm.url + "/v1/chat/completions",
                       {"model": model, "messages": [{"role": "user", "content": "hi"}]},
-                      headers={"Authorization": f"Bearer {self.litellm.master_key}"})  # fmt: skip
+                      headers={"Authorization": f"Bearer {self.litellm.master_key}"}, timeout=120)  # fmt: skip
         except urllib.error.HTTPError:
             return False
         return True
