@@ -38,6 +38,12 @@ def litellm_stack_sizing_problems(settings):
             "litellm_stack_litellm_workers must be a whole number of LiteLLM worker processes, 1 or more, "
             f"not {settings.get('litellm_stack_litellm_workers')!r}."
         )
+    start_timeout = _whole(settings.get("litellm_stack_litellm_worker_start_timeout", 180))
+    if start_timeout is None or start_timeout < 1:
+        problems.append(
+            "litellm_stack_litellm_worker_start_timeout must be a whole number of seconds, 1 or more, "
+            f"not {settings.get('litellm_stack_litellm_worker_start_timeout')!r}."
+        )
     max_connections = _whole(settings.get("litellm_stack_postgres_max_connections"))
     if max_connections is None or max_connections <= POSTGRES_RESERVED:
         problems.append(

@@ -81,6 +81,7 @@ CASES = [
     # PostgreSQL's max_connections less its 3 reserved ones.
     ("litellm_stack_litellm_workers", 12, "LiteLLM would open up to 120 connections to PostgreSQL"),
     ("litellm_stack_litellm_workers", 0, "1 or more"),
+    ("litellm_stack_litellm_worker_start_timeout", 0, "whole number of seconds, 1 or more"),
     ("litellm_stack_postgres_max_connections", 3, "above 3"),
     # TLS: no plain HTTP beyond loopback; the inventory's certificate comes with its key.
     ("litellm_stack_tls", False, "plain HTTP there would carry the master key"),

@@ -86,3 +86,9 @@ def test_without_a_database_only_the_numbers_themselves_are_checked():
 def test_bad_numbers_are_named_and_stop_before_the_budget(overrides, variable):
     [problem] = litellm_stack_sizing_problems(settings(**overrides, database=False))
     assert problem.startswith(variable)
+
+
+@pytest.mark.parametrize("timeout", [0, -5, "soon", None])
+def test_a_worker_start_timeout_below_one_second_is_refused(timeout):
+    [problem] = litellm_stack_sizing_problems(settings(litellm_stack_litellm_worker_start_timeout=timeout))
+    assert problem.startswith("litellm_stack_litellm_worker_start_timeout must be a whole number of seconds")
