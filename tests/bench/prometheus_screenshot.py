@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 
-from live_prometheus import RULES, Gateway, Host, Prometheus, image_problem, send_traffic, workdir  # noqa: E402
+from live_prometheus import RULES, image_problem, sample_fleet  # noqa: E402
 
 EXPECTED = 5  # OllamaDown, ModelMissing, ModelOnCPU, GPUMemoryHigh, ModelsVolumeFull
 
@@ -38,20 +38,7 @@ def main():
     problem = image_problem()
     if problem:
         sys.exit(problem)
-    directory = workdir("llmstack-screenshot-")
-    started = []
-    try:
-        gateway = Gateway("gw-01.lab.example", directory / "gw", ["tinyllama", "qwen2.5:0.5b"], missing=["llama3.2:1b"])
-        started.append(gateway.start())
-        gpu = Host("gpu-box-01.lab.example", directory / "gpu", recording="two-rtx3060", models=["tinyllama"],
-                   loaded=["tinyllama"], configured=["tinyllama", "llama3.1:8b"], volume_full=True)  # fmt: skip
-        started.append(gpu.start())
-        down = Host("gpu-box-02.lab.example", directory / "down", recording="rtx4090", ollama_down=True,
-                    configured=["tinyllama"])  # fmt: skip
-        started.append(down.start())
-        prometheus = Prometheus(directory / "prometheus", [gateway], [gpu, down], rules=RULES, scrape_interval="5s")
-        started.append(prometheus.start())
-        send_traffic(gateway, prometheus)
+    with sample_fleet("llmstack-screenshot-", rules=RULES, scrape_interval="5s") as prometheus:
         start = time.monotonic()
         query = f'count(ALERTS{{alertstate="firing"}}) >= {EXPECTED}'
         while not prometheus.query(query):
@@ -69,9 +56,6 @@ def main():
             check=True, capture_output=True, timeout=120,
         )  # fmt: skip
         print(f"{args.output}: {args.output.stat().st_size} bytes")
-    finally:
-        for thing in reversed(started):
-            thing.stop()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ Every container uses the host's network, on free loopback ports. Prometheus rela
 to "<host>:<port>" as the monitoring role's inventory-generated targets would name a host.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -295,3 +296,36 @@ def send_traffic(gateway, prometheus):
     for model in ("tinyllama", "qwen2.5:0.5b"):
         query = f'increase(litellm_proxy_total_requests_metric_total{{requested_model="{model}"}}[1m]) > 0'
         assert prometheus.wait_until(query, 60), model
+
+
+@contextlib.contextmanager
+def sample_fleet(prefix, rules=RULES, scrape_interval="2s"):
+    """The fleet the dashboard's, the report's and the screenshot's checks share, with traffic sent, as its
+    Prometheus; every container is removed on the way out.
+
+    gw-01 routes tinyllama and qwen2.5:0.5b, and llama3.2:1b to a model its Ollama lacks. gpu-box-01: two recorded
+    RTX 3060s (card 0 95 % full), tinyllama loaded on the CPU although the tier uses the GPU, llama3.1:8b configured
+    but not pulled, the models' volume 94 % full. gpu-box-02: a recorded RTX 4090 whose Ollama does not answer."""
+    problem = image_problem()
+    if problem:
+        raise RuntimeError(problem)
+    directory = workdir(prefix)
+    started = []
+    try:
+        gateway = Gateway("gw-01.lab.example", directory / "gw", ["tinyllama", "qwen2.5:0.5b"], missing=["llama3.2:1b"])
+        started.append(gateway.start())
+        gpu = Host("gpu-box-01.lab.example", directory / "gpu", recording="two-rtx3060", models=["tinyllama"],
+                   loaded=["tinyllama"], configured=["tinyllama", "llama3.1:8b"], volume_full=True)  # fmt: skip
+        started.append(gpu.start())
+        down = Host("gpu-box-02.lab.example", directory / "down", recording="rtx4090", ollama_down=True,
+                    configured=["tinyllama"])  # fmt: skip
+        started.append(down.start())
+        rules = rules(directory) if callable(rules) else rules
+        prometheus = Prometheus(directory / "prometheus", [gateway], [gpu, down], rules=rules,
+                                scrape_interval=scrape_interval)  # fmt: skip
+        started.append(prometheus.start())
+        send_traffic(gateway, prometheus)
+        yield prometheus
+    finally:
+        for thing in reversed(started):
+            thing.stop()

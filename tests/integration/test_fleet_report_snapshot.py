@@ -11,7 +11,7 @@ recorded RTX 4090 and an Ollama that does not answer. Debian's Prometheus scrape
 """
 
 import pytest
-from live_prometheus import Gateway, Host, Prometheus, free_port, image_problem, send_traffic, short_rules, workdir
+from live_prometheus import free_port, sample_fleet, short_rules
 from test_fleet_report import WRITE, fleet_inventory, html_tables, md_table, run_report
 
 FIRING = {
@@ -25,28 +25,9 @@ FIRING = {
 
 @pytest.fixture(scope="module")
 def prometheus():
-    problem = image_problem()
-    if problem:
-        pytest.fail(problem)
-    directory = workdir("llmstack-report-")
-    started = []
-    try:
-        gateway = Gateway("gw-01.lab.example", directory / "gw", ["tinyllama", "qwen2.5:0.5b"], missing=["llama3.2:1b"])
-        started.append(gateway.start())
-        gpu = Host("gpu-box-01.lab.example", directory / "gpu", recording="two-rtx3060", models=["tinyllama"],
-                   loaded=["tinyllama"], configured=["tinyllama", "llama3.1:8b"], volume_full=True)  # fmt: skip
-        started.append(gpu.start())
-        down = Host("gpu-box-02.lab.example", directory / "down", recording="rtx4090", ollama_down=True,
-                    configured=["tinyllama"])  # fmt: skip
-        started.append(down.start())
-        prometheus = Prometheus(directory / "prometheus", [gateway], [gpu, down], rules=short_rules(directory))
-        started.append(prometheus.start())
-        send_traffic(gateway, prometheus)
+    with sample_fleet("llmstack-report-", rules=short_rules) as prometheus:
         assert prometheus.wait_until(f'count(ALERTS{{alertstate="firing"}}) >= {len(FIRING)}', 90), prometheus.logs()
         yield prometheus
-    finally:
-        for thing in reversed(started):
-            thing.stop()
 
 
 @pytest.fixture(scope="module")

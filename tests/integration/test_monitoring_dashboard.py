@@ -16,7 +16,7 @@ import re
 from pathlib import Path
 
 import pytest
-from live_prometheus import Gateway, Host, Prometheus, docker, image_problem, send_traffic, short_rules, workdir
+from live_prometheus import docker, sample_fleet, short_rules
 
 DASHBOARD_PATH = Path(__file__).resolve().parents[2] / "roles" / "monitoring" / "files" / "llmstack-dashboard.json"
 # What Grafana puts in place of its own variables before a query reaches Prometheus: a range for the
@@ -94,30 +94,9 @@ def unknown_names(prometheus, dashboard, emitted):
 
 @pytest.fixture(scope="module")
 def fleet():
-    problem = image_problem()
-    if problem:
-        pytest.fail(problem)
-    directory = workdir("llmstack-dashboard-")
-    started = []
-    try:
-        gateway = Gateway("gw-01.lab.example", directory / "gw", ["tinyllama", "qwen2.5:0.5b"], missing=["llama3.2:1b"])
-        started.append(gateway.start())
-        # gpu-box-01: two recorded RTX 3060s (card 0 95 % full), tinyllama loaded on the CPU although the tier
-        # uses the GPU, llama3.1:8b configured but not pulled, the models' volume 94 % full.
-        gpu = Host("gpu-box-01.lab.example", directory / "gpu", recording="two-rtx3060", models=["tinyllama"],
-                   loaded=["tinyllama"], configured=["tinyllama", "llama3.1:8b"], volume_full=True)  # fmt: skip
-        started.append(gpu.start())
-        down = Host("gpu-box-02.lab.example", directory / "down", recording="rtx4090", ollama_down=True,
-                    configured=["tinyllama"])  # fmt: skip
-        started.append(down.start())
-        prometheus = Prometheus(directory / "prometheus", [gateway], [gpu, down], rules=short_rules(directory))
-        started.append(prometheus.start())
-        send_traffic(gateway, prometheus)
+    with sample_fleet("llmstack-dashboard-", rules=short_rules) as prometheus:
         assert prometheus.wait_until('ALERTS{alertname="LLMStackOllamaDown", alertstate="firing"}', 60)
         yield prometheus
-    finally:
-        for thing in reversed(started):
-            thing.stop()
 
 
 @pytest.fixture(scope="module")
