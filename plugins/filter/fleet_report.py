@@ -156,6 +156,9 @@ def fleet_report_row(host, hv, in_play):
     present = hv.get("ollama_models_present")
     models = _unique_sorted(str(m) for m in present) if _is_list(present) else None
 
+    vip = hv.get("llmstack_fleet_vip")
+    vip = vip if isinstance(vip, Mapping) else {}
+
     check = _health_check(hv, fleet_role)
     status, problems = _verdict(check)
     if not in_play:
@@ -181,6 +184,11 @@ def fleet_report_row(host, hv, in_play):
         "problems": problems,
         "images": _images(hv.get("litellm_stack_images")),
         "last_change": _text(hv.get("llmstack_last_change")),
+        # A gateway with keepalived publishes whether it holds the VIP at the end of the run; None elsewhere.
+        "vip": _text(vip.get("address")),
+        "holds_vip": boolean(hv["llmstack_gateway_holds_vip"], strict=False)
+        if "llmstack_gateway_holds_vip" in hv
+        else None,
     }
 
 
@@ -189,6 +197,17 @@ def _counts(tier, rows):
     for status in STATUSES:
         counts[status] = sum(1 for row in rows if row["health"] == status)
     return counts
+
+
+def _vips(rows):
+    """Each VIP the gateways reported on (sorted), with the hosts that hold it (one; none when no gateway does)."""
+    vips = {}
+    for row in rows:
+        if row["vip"] and row["holds_vip"] is not None:
+            holders = vips.setdefault(row["vip"], [])
+            if row["holds_vip"]:
+                holders.append(row["host"])
+    return [{"address": address, "holders": holders} for address, holders in sorted(vips.items())]
 
 
 def fleet_report_data(hostvars, hosts, play_hosts, inventory=None):
@@ -205,6 +224,7 @@ def fleet_report_data(hostvars, hosts, play_hosts, inventory=None):
         rows.append(fleet_report_row(host, hv, str(host) in play_hosts))
     tiers = _unique_sorted(row["tier"] for row in rows)
     return {
+        "vips": _vips(rows),
         "statuses": list(STATUSES),
         "rows": rows,
         "tiers": [_counts(tier, [row for row in rows if row["tier"] == tier]) for tier in tiers],

@@ -355,7 +355,12 @@ def test_a_rolling_upgrade_of_both_gateways_keeps_the_vip_answering(pair, tmp_pa
     returned = "Make this gateway a VIP backup again now that it passed its gate"
     assert all(results[(h, returned)]["changed"] for h in drained)
     assert outcomes["failed"] == 0 and outcomes["answered"] > 20
-    assert len(gateways.holders()) == 1
+    holders = gateways.holders()
+    assert len(holders) == 1
+    # The fleet report, written after the roll, names the gateway that holds the VIP now.
+    (report,) = (tmp_path / "reports").glob("*.md")
+    assert f"- VIP {VIP}: held by {holders[0]}\n" in report.read_text()
+    assert f"| {holders[0]} | gateway, holds the VIP |" in report.read_text()
 
 
 def test_check_mode_moves_nothing(pair, tmp_path):

@@ -139,7 +139,31 @@ def test_a_standalone_host_row(data):
             {"service": "db", "tag": "17.6", "ref": "postgres:17.6"},
         ],
         "last_change": "2026-05-11T09:12:44Z",
+        "vip": "",
+        "holds_vip": None,
     }
+
+
+def test_the_gateway_that_holds_the_vip_is_named_and_a_vip_no_one_holds_is_said():
+    def gateway(vip, holds):
+        return {"llmstack_fleet_role": "gateway", "llmstack_fleet_vip": {"address": vip, "router_id": 51}, **holds}
+
+    hostvars = {
+        "gw1": gateway("10.20.0.100", {"llmstack_gateway_holds_vip": False}),
+        "gw2": gateway("10.20.0.100", {"llmstack_gateway_holds_vip": True}),
+        # A gateway whose run stopped before the end told nothing: not counted either way.
+        "gw3": gateway("10.20.0.100", {}),
+        "other-gw": gateway("10.30.0.100", {"llmstack_gateway_holds_vip": "false"}),
+        "ws": {"llmstack_fleet_role": "standalone", "llmstack_fleet_vip": {}},
+    }
+    data = fleet_report_data(hostvars, list(hostvars), list(hostvars))
+    assert data["vips"] == [
+        {"address": "10.20.0.100", "holders": ["gw2"]},
+        {"address": "10.30.0.100", "holders": []},
+    ]
+    rows = rows_by_host(data)
+    assert [rows[h]["holds_vip"] for h in hostvars] == [False, True, None, False, None]
+    assert rows["ws"]["vip"] == ""
 
 
 def test_a_worker_row_groups_its_gpus_and_lists_its_problems(data):
@@ -177,6 +201,8 @@ def test_a_host_the_play_dropped_failed_or_was_unreachable(data):
         "problems": [],
         "images": [],
         "last_change": "",
+        "vip": "",
+        "holds_vip": None,
     }
 
 
