@@ -32,6 +32,14 @@ def _address(host_vars, name, monitoring_host):
     return fleet_address(host_vars)
 
 
+def monitoring_node_exporter_address(host_vars, monitoring_host):
+    """Where this host's node-exporter listens, the address Prometheus's config scrapes it at: loopback on a lone
+    workstation that monitors itself, else the host's fleet address ("" when it is not known)."""
+    if not isinstance(host_vars, Mapping):
+        raise AnsibleFilterError("monitoring_node_exporter_address needs a host's variables (hostvars[host])")
+    return _address(host_vars, str(host_vars.get("inventory_hostname")), str(monitoring_host)) or ""
+
+
 def _host_port(address, port):
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
@@ -143,4 +151,5 @@ class FilterModule:
         return {
             "monitoring_prometheus_config": monitoring_prometheus_config,
             "monitoring_alert_rules": monitoring_alert_rules,
+            "monitoring_node_exporter_address": monitoring_node_exporter_address,
         }

@@ -7,6 +7,7 @@ import yaml
 from ansible.errors import AnsibleFilterError
 from ansible_collections.llmstack.gateway.plugins.filter.monitoring import (
     monitoring_alert_rules,
+    monitoring_node_exporter_address,
     monitoring_prometheus_config,
 )
 
@@ -109,3 +110,21 @@ def test_rules_override_one_alerts_for_and_keep_the_rest():
 def test_rules_refuse_an_unknown_alert_or_a_bad_duration(overrides, message):
     with pytest.raises(AnsibleFilterError, match=message):
         monitoring_alert_rules(RULES.read_text(), overrides)
+
+
+def test_node_exporter_listens_where_prometheus_scrapes_it():
+    workstation = host("ws", "standalone", "192.168.1.5")
+    worker = host("w1", "worker", "10.0.0.3")
+    gateway = host("gw", "gateway", "10.0.0.2", llmstack_litellm_metrics=METRICS)
+    # A lone workstation watching itself keeps node-exporter on loopback; anything else is scraped over the fleet.
+    assert monitoring_node_exporter_address(workstation, "ws") == "127.0.0.1"
+    assert monitoring_node_exporter_address(workstation, "gw") == "192.168.1.5"
+    assert monitoring_node_exporter_address(worker, "gw") == "10.0.0.3"
+    assert monitoring_node_exporter_address(gateway, "gw") == "10.0.0.2"
+    for hosts, name in (([workstation], "ws"), ([worker, gateway], "gw")):
+        targets = monitoring_prometheus_config(hosts, dict(SETTINGS, monitoring_host=name))["config"]
+        scraped = [c["targets"][0] for c in targets["scrape_configs"][0]["static_configs"]]
+        assert scraped == [f"{monitoring_node_exporter_address(h, name)}:9100" for h in hosts]
+    assert monitoring_node_exporter_address(host("x", "worker", ""), "gw") == ""
+    with pytest.raises(AnsibleFilterError, match="hostvars"):
+        monitoring_node_exporter_address("w1", "gw")
