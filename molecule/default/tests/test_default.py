@@ -201,8 +201,8 @@ def test_a_verbose_run_prints_no_secret_and_only_root_can_read_them(host):
     for path in holders:
         held = host.file(path)
         if path.startswith("/opt/llmstack-monitoring/prometheus/secrets/"):
-            # Prometheus's bearer token (the master key): its container's user (nobody) reads it through the group.
-            assert (held.user, held.group, held.mode & 0o037) == ("root", "nogroup", 0), (
+            # Prometheus's bearer token (the master key): its container reads it through a group of its own.
+            assert (held.user, held.group, held.mode & 0o037) == ("root", "llmstack-prometheus", 0), (
                 f"{path} holds a secret and is {oct(held.mode)} {held.user}:{held.group}"
             )
             continue

@@ -89,7 +89,10 @@ def test_the_collector_timer_ran_as_prometheus_and_wrote_the_ollama_series(host)
 def test_prometheus_runs_hardened_on_loopback(host):
     container = json.loads(host.check_output("docker inspect llmstack-monitoring-prometheus-1"))[0]
     config = container["HostConfig"]
-    assert container["Config"]["User"] == "65534:65534"
+    group = host.group("llmstack-prometheus")
+    assert container["Config"]["User"] == f"65534:{group.gid}"
+    # A group of its own: no account on the host is in it.
+    assert group.exists and not group.members
     assert config["ReadonlyRootfs"] is True
     assert config["CapDrop"] == ["ALL"]
     assert "no-new-privileges:true" in config["SecurityOpt"]
@@ -98,9 +101,12 @@ def test_prometheus_runs_hardened_on_loopback(host):
     assert not host.socket("tcp://0.0.0.0:9090").is_listening
     # The token is LiteLLM's master key: root's, readable by the container's group only.
     token = host.file(f"{MONITORING}/prometheus/secrets/{host.backend.get_hostname()}.token")
-    assert (token.user, token.group, token.mode) == ("root", "nogroup", 0o640)
+    assert (token.user, token.group, token.mode) == ("root", "llmstack-prometheus", 0o640)
     assert token.content_string == read_master_key(host)
-    assert host.file(f"{MONITORING}/prometheus").mode == 0o750
+    assert (host.file(f"{MONITORING}/prometheus").mode, host.file(f"{MONITORING}/prometheus").group) == (
+        0o750,
+        "llmstack-prometheus",
+    )
 
 
 def test_every_target_is_up(host):
