@@ -26,6 +26,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from test_gateway_ha import playbook
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -306,18 +307,7 @@ def run_rollout(tmp, gateways, *args):
     }
     inventory = tmp / "rollout-inventory.json"
     inventory.write_text(json.dumps({"all": {"children": {"llmstack_gateways": {"hosts": hosts, "vars": group_vars}}}}))
-    env = dict(
-        os.environ,
-        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-        ANSIBLE_NOCOLOR="1",
-    )
-    run = subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(inventory), *args,
-         str(REPO / "tests" / "integration" / "targets" / "vip_rollout.yml")],
-        capture_output=True, text=True, env=env, cwd=tmp, check=False,
-    )  # fmt: skip
-    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
+    run = playbook(tmp, inventory, REPO / "tests" / "integration" / "targets" / "vip_rollout.yml", *args)
     data = json.loads(run.stdout[run.stdout.index("{") :])
     return {
         (host, task["task"]["name"].split(" : ")[-1]): result

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))
 from gateway_client import call, read_master_key, workstation_address
@@ -18,15 +19,9 @@ from gateway_client import call, read_master_key, workstation_address
 TEXTFILE = "/var/lib/prometheus/node-exporter/llmstack.prom"
 MONITORING = "/opt/llmstack-monitoring"
 PROMETHEUS = "http://127.0.0.1:9090"
-ALERTS = {
-    "LLMStackGatewayDown",
-    "LLMStackOllamaDown",
-    "LLMStackModelMissing",
-    "LLMStackModelOnCPU",
-    "LLMStackGPUMemoryHigh",
-    "LLMStackModelsVolumeFull",
-    "LLMStackLiteLLMErrorRate",
-}
+# Every alert the collection ships (the rules file the role deploys), read here rather than listed again.
+SHIPPED_RULES = Path(__file__).resolve().parents[3] / "roles" / "monitoring" / "files" / "llmstack-alerts.yml"
+ALERTS = {rule["alert"] for group in yaml.safe_load(SHIPPED_RULES.read_text())["groups"] for rule in group["rules"]}
 
 
 def fetch(host, url):
