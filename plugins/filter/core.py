@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping, Sequence
 
 from ansible.errors import AnsibleFilterError
@@ -37,6 +39,23 @@ def from_dotenv(text):
             value = value.split(" #", 1)[0].rstrip()
         values[key] = value
     return values
+
+
+def slurped_files(results):
+    """The text of each file a looped slurp read, by its loop item; files it could not read are left out."""
+    if not isinstance(results, Sequence) or isinstance(results, str):
+        raise AnsibleFilterError("slurped_files expects the results of a looped slurp (a list)")
+    texts = {}
+    for result in results:
+        if not isinstance(result, Mapping) or "item" not in result:
+            raise AnsibleFilterError("slurped_files expects loop results, each with its item")
+        if result.get("content") is None:
+            continue
+        try:
+            texts[str(result["item"])] = base64.b64decode(result["content"], validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError, TypeError) as exc:
+            raise AnsibleFilterError(f"slurped_files: {result['item']} is not base64 of UTF-8 text ({exc})") from None
+    return texts
 
 
 def ollama_name(name):
@@ -155,6 +174,7 @@ class FilterModule:
     def filters(self):
         return {
             "from_dotenv": from_dotenv,
+            "slurped_files": slurped_files,
             "ollama_name": ollama_name,
             "tier_models": tier_models,
             "model_fit": model_fit,

@@ -1,8 +1,15 @@
 """The collection's filter and test plugins."""
 
+import base64
+
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llmstack.gateway.plugins.filter.core import from_dotenv, ollama_name, tier_models
+from ansible_collections.llmstack.gateway.plugins.filter.core import (
+    from_dotenv,
+    ollama_name,
+    slurped_files,
+    tier_models,
+)
 from ansible_collections.llmstack.gateway.plugins.test.ip_address import ip_address
 
 
@@ -31,6 +38,36 @@ def test_from_dotenv_reads_what_the_role_writes_and_what_people_write():
 def test_from_dotenv_rejects_lines_that_are_not_pairs(bad):
     with pytest.raises(AnsibleFilterError, match="line 1"):
         from_dotenv(bad)
+
+
+def _slurp(item, text):
+    return {"item": item, "content": base64.b64encode(text.encode()).decode(), "encoding": "base64", "changed": False}
+
+
+def test_slurped_files_gives_each_read_file_by_its_item_and_leaves_out_the_absent():
+    absent = {"item": ".postgres-volume", "failed": False, "msg": "file not found: /opt/litellm-stack/.postgres-volume"}
+    skipped = {"item": ".last-change", "skipped": True}
+    texts = slurped_files([_slurp(".env", "A=1\nB='é'\n"), absent, skipped])
+    assert texts == {".env": "A=1\nB='é'\n"}
+    assert ".postgres-volume" not in texts
+
+
+def test_slurped_files_of_no_reads_is_empty():
+    assert slurped_files([]) == {}
+
+
+@pytest.mark.parametrize(
+    ("bad", "words"),
+    [
+        ({"content": "QQ=="}, "a list"),
+        (["text"], "each with its item"),
+        ([{"item": "x", "content": "not base64!"}], "x is not base64"),
+        ([{"item": "x", "content": base64.b64encode(b"\xff\xfe").decode()}], "x is not base64 of UTF-8"),
+    ],
+)
+def test_slurped_files_refuses_what_is_not_a_looped_slurp(bad, words):
+    with pytest.raises(AnsibleFilterError, match=words):
+        slurped_files(bad)
 
 
 @pytest.mark.parametrize(
