@@ -10,6 +10,8 @@ them), so every read here falls back to "not known" rather than failing the repo
 
 from __future__ import annotations
 
+import posixpath
+import re
 from collections.abc import Mapping
 from urllib.parse import urlencode
 
@@ -25,6 +27,8 @@ WORKER_HEALTH = "llmstack_worker_health"
 STACK_HEALTH = "litellm_stack_health"
 # An image digest is shown by its first 12 hex digits, as docker does.
 DIGEST_SHOWN = len("sha256:") + 12
+# What each report format carries (in a comment or a meta tag): the digest of its content minus the time.
+REPORT_DIGEST = re.compile(r"fleet-report-digest: ([0-9a-f]{64})")
 
 
 def _text(value):
@@ -435,10 +439,26 @@ def fleet_report_snapshot(answers, hostvars, hosts, source=""):
     }
 
 
+def fleet_report_digests(texts, formats):
+    """The digest each format's report already there carries ('none' where there is no report or no digest),
+    from the text of the files found, by path (fleet-report.FORMAT)."""
+    if not isinstance(texts, Mapping):
+        raise AnsibleFilterError(f"fleet_report_digests expects texts by path, got {type(texts).__name__}")
+    if isinstance(formats, str) or not isinstance(formats, (list, tuple)):
+        raise AnsibleFilterError("fleet_report_digests: formats must be a list of report formats")
+    by_format = {posixpath.basename(str(path)).removeprefix("fleet-report."): text for path, text in texts.items()}
+    digests = {}
+    for fmt in formats:
+        found = REPORT_DIGEST.search(_text(by_format.get(fmt, "")))
+        digests[fmt] = found.group(1) if found else "none"
+    return digests
+
+
 class FilterModule:
     def filters(self):
         return {
             "fleet_report_data": fleet_report_data,
+            "fleet_report_digests": fleet_report_digests,
             "fleet_report_snapshot": fleet_report_snapshot,
             "fleet_report_snapshot_urls": fleet_report_snapshot_urls,
         }

@@ -4,7 +4,7 @@ import copy
 
 import pytest
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llmstack.gateway.plugins.filter.fleet_report import fleet_report_data
+from ansible_collections.llmstack.gateway.plugins.filter.fleet_report import fleet_report_data, fleet_report_digests
 
 X = "\N{MULTIPLICATION SIGN}"
 
@@ -338,3 +338,28 @@ def test_the_hostvars_are_not_changed():
 def test_arguments_of_the_wrong_kind_are_refused(hostvars, hosts, play_hosts, message):
     with pytest.raises(AnsibleFilterError, match=message):
         fleet_report_data(hostvars, hosts, play_hosts)
+
+
+DIGEST_A = "a" * 64
+DIGEST_B = "0123456789abcdef" * 4
+
+
+def test_fleet_report_digests_reads_each_formats_first_digest_and_says_none_for_the_rest():
+    texts = {
+        "/srv/reports/fleet-report.md": f"# Fleet\n<!-- fleet-report-digest: {DIGEST_A} -->\n",
+        "/srv/reports/fleet-report.html": f'<meta content="fleet-report-digest: {DIGEST_B}">{DIGEST_A}',
+        "/srv/reports/fleet-report.txt": f"fleet-report-digest: {DIGEST_A}",
+    }
+    assert fleet_report_digests(texts, ["md", "html", "json"]) == {"md": DIGEST_A, "html": DIGEST_B, "json": "none"}
+
+
+def test_fleet_report_digests_ignores_a_report_without_a_whole_digest():
+    texts = {"fleet-report.md": "fleet-report-digest: abc", "fleet-report.html": ""}
+    assert fleet_report_digests(texts, ["md", "html"]) == {"md": "none", "html": "none"}
+    assert fleet_report_digests({}, ["md"]) == {"md": "none"}
+
+
+@pytest.mark.parametrize(("texts", "formats"), [(["fleet-report.md"], ["md"]), ({}, "md")])
+def test_fleet_report_digests_refuses_what_it_cannot_read(texts, formats):
+    with pytest.raises(AnsibleFilterError, match="fleet_report_digests"):
+        fleet_report_digests(texts, formats)
