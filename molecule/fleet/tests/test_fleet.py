@@ -131,6 +131,9 @@ def test_a_workers_ollama_refuses_a_gateway_without_the_fleet_token(host):
         assert proxy_request(GATEWAY, worker, token=token) == "200"
         assert proxy_request(GATEWAY, worker) == "401"
         assert proxy_request(GATEWAY, worker, token=token[:-1] + ("x" if token[-1] != "x" else "y")) == "401"
+        # The same token with its letters' case changed is another token (nginx matches a map's string keys
+        # ignoring case: the proxy compares with a case-sensitive regex).
+        assert proxy_request(GATEWAY, worker, token=token.swapcase()) == "401"
         # nginx answers plain HTTP on its TLS port with a 400 of its own: Ollama is never reached.
         assert proxy_request(GATEWAY, worker, token=token, scheme="http") == "400"
         # A client that does not trust the lab CA does not get that far.
