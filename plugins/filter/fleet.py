@@ -8,6 +8,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 
+def url_host(address):
+    """The address as a URL or a listen address writes it: an IPv6 address in brackets, anything else as it is."""
+    text = "" if address is None else str(address)
+    return f"[{text}]" if ":" in text else text
+
+
 def fleet_address(host_vars):
     """A host's fleet address: its llmstack_fleet_address, else the address of its default IPv4 route; "" when
     neither is known (a host outside this run, whose facts were never gathered)."""
@@ -23,4 +29,4 @@ def fleet_address(host_vars):
 
 class FilterModule:
     def filters(self):
-        return {"fleet_address": fleet_address}
+        return {"fleet_address": fleet_address, "url_host": url_host}

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import yaml
 from ansible.errors import AnsibleFilterError
-from ansible_collections.llmstack.gateway.plugins.filter.fleet import fleet_address
+from ansible_collections.llmstack.gateway.plugins.filter.fleet import fleet_address, url_host
 
 _DURATION = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 _LITELLM_ROLES = ("standalone", "gateway")
@@ -41,7 +41,7 @@ def monitoring_node_exporter_address(host_vars, monitoring_host):
 
 
 def _host_port(address, port):
-    return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return f"{url_host(address)}:{port}"
 
 
 def monitoring_prometheus_config(hosts, settings):

@@ -1,6 +1,6 @@
 """A fleet member's address: the inventory's word, else its default route, else unknown (never a guess)."""
 
-from ansible_collections.llmstack.gateway.plugins.filter.fleet import fleet_address
+from ansible_collections.llmstack.gateway.plugins.filter.fleet import fleet_address, url_host
 
 
 def test_the_inventory_address_wins_over_the_default_route():
@@ -18,3 +18,10 @@ def test_a_host_outside_the_run_has_no_known_address():
     assert fleet_address({"inventory_hostname": "gw"}) == ""
     assert fleet_address({"ansible_facts": {}}) == ""
     assert fleet_address(None) == ""
+
+
+def test_url_host_brackets_ipv6_only():
+    assert url_host("fd00::1") == "[fd00::1]"
+    assert url_host("10.0.0.5") == "10.0.0.5"
+    assert url_host("gw.lab.example") == "gw.lab.example"
+    assert url_host("") == ""
